@@ -1,0 +1,95 @@
+package dev.lancet.engine.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.engine.io.CheckpointException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/** Typed, checked access to config.json fields, so every family reports bad configs the same way. */
+public final class ConfigReader {
+
+    private final JsonNode json;
+    private final Path file;
+
+    public ConfigReader(JsonNode json, Path file) {
+        this.json = json;
+        this.file = file;
+    }
+
+    public int requireInt(String key) {
+        JsonNode node = json.get(key);
+        if (node == null || node.isNull()) {
+            throw new CheckpointException(file, "missing '" + key + "'");
+        }
+        if (!node.canConvertToInt() || node.asInt() <= 0) {
+            throw new CheckpointException(file, "'" + key + "' must be a positive integer, got " + node);
+        }
+        return node.asInt();
+    }
+
+    public int optInt(String key, int fallback) {
+        return has(key) ? requireInt(key) : fallback;
+    }
+
+    public double optDouble(String key, double fallback) {
+        JsonNode node = json.get(key);
+        if (node == null || node.isNull()) {
+            return fallback;
+        }
+        if (!node.isNumber()) {
+            throw new CheckpointException(file, "'" + key + "' must be a number, got " + node);
+        }
+        return node.asDouble();
+    }
+
+    public boolean optBoolean(String key, boolean fallback) {
+        JsonNode node = json.get(key);
+        if (node == null || node.isNull()) {
+            return fallback;
+        }
+        if (!node.isBoolean()) {
+            throw new CheckpointException(file, "'" + key + "' must be true or false, got " + node);
+        }
+        return node.asBoolean();
+    }
+
+    public String optString(String key, String fallback) {
+        JsonNode node = json.get(key);
+        return node == null || node.isNull() ? fallback : node.asText();
+    }
+
+    public boolean has(String key) {
+        JsonNode node = json.get(key);
+        return node != null && !node.isNull();
+    }
+
+    /**
+     * Uniform block shapes from the config, unless a pruned model lists its own under
+     * {@code lancet.layers} as {@code [{"heads":..,"kv_heads":..,"intermediate":..}, ...]}.
+     */
+    public List<ModelConfig.LayerShape> layerShapes(int layers, int heads, int kvHeads, int intermediate) {
+        JsonNode perLayer = json.path("lancet").path("layers");
+        if (perLayer.isMissingNode()) {
+            return Collections.nCopies(layers, new ModelConfig.LayerShape(heads, kvHeads, intermediate));
+        }
+        if (!perLayer.isArray() || perLayer.size() != layers) {
+            throw error("'lancet.layers' must list " + layers + " layers");
+        }
+        List<ModelConfig.LayerShape> shapes = new ArrayList<>();
+        for (JsonNode layer : perLayer) {
+            try {
+                shapes.add(new ModelConfig.LayerShape(layer.path("heads").asInt(heads),
+                        layer.path("kv_heads").asInt(kvHeads), layer.path("intermediate").asInt(intermediate)));
+            } catch (IllegalArgumentException e) {
+                throw error("'lancet.layers': " + e.getMessage());
+            }
+        }
+        return List.copyOf(shapes);
+    }
+
+    public CheckpointException error(String problem) {
+        return new CheckpointException(file, problem);
+    }
+}

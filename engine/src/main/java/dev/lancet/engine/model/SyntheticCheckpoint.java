@@ -1,0 +1,158 @@
+package dev.lancet.engine.model;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.io.DType;
+import dev.lancet.engine.io.SafetensorsWriter;
+import dev.lancet.engine.io.SafetensorsWriter.Entry;
+import dev.lancet.engine.model.TensorNames.LinearRole;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Writes a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests and gradient
+ * checks of shapes the shipped models lack (GQA, biases, project_in/out). Weights ~ N(0, std²); norm
+ * scales 1 ± 0.1 and biases N(0, std²) so no parameter is trivially neutral. Deterministic for a seed.
+ */
+public final class SyntheticCheckpoint {
+
+    /** @param embedSize OPT's word_embed_proj_dim (= hidden unless project_in/out are wanted) */
+    public record Spec(String arch, int vocab, int hidden, int embedSize, int layers, int heads, int kvHeads,
+                       int intermediate, int maxPositions, boolean bias, boolean tied, DType dtype, double std,
+                       long seed) {
+    }
+
+    private SyntheticCheckpoint() {
+    }
+
+    public static void write(Spec spec, Path outDir) {
+        ObjectNode json = config(spec);
+        Path configFile = outDir.resolve(Checkpoint.CONFIG);
+        ModelFamily family = ModelFamilies.forType(spec.arch(), configFile);
+        ModelConfig config = family.parseConfig(json, configFile);
+        TensorNames names = family.names();
+        SplittableRandom random = new SplittableRandom(spec.seed());
+        List<Entry> entries = new ArrayList<>();
+        Maker make = new Maker(spec, random, entries);
+
+        make.matrix(names.embedTokens(), config.vocabSize(), config.embedSize());
+        if (config.positions() == ModelConfig.Positions.LEARNED_OFFSET_2) {
+            make.matrix(names.embedPositions(), config.maxPositions() + 2, config.hiddenSize());
+        }
+        if (config.projectsEmbeddings()) {
+            make.linear(names.projectIn(), config.hiddenSize(), config.embedSize(), false);
+            make.linear(names.projectOut(), config.embedSize(), config.hiddenSize(), false);
+        }
+        int hidden = config.hiddenSize();
+        int d = config.headDim();
+        for (int i = 0; i < config.numLayers(); i++) {
+            ModelConfig.LayerShape shape = config.layers().get(i);
+            make.norm(names.attentionNorm(i), hidden, config.normBias());
+            make.linear(names.linear(i, LinearRole.Q), shape.heads() * d, hidden, config.attentionBias());
+            make.linear(names.linear(i, LinearRole.K), shape.kvHeads() * d, hidden, config.attentionBias());
+            make.linear(names.linear(i, LinearRole.V), shape.kvHeads() * d, hidden, config.attentionBias());
+            make.linear(names.linear(i, LinearRole.O), hidden, shape.heads() * d, config.outputBias());
+            make.norm(names.feedForwardNorm(i), hidden, config.normBias());
+            if (config.feedForward() == ModelConfig.FeedForwardKind.SILU_GATED) {
+                make.linear(names.linear(i, LinearRole.GATE), shape.intermediate(), hidden, config.mlpBias());
+            }
+            make.linear(names.linear(i, LinearRole.UP), shape.intermediate(), hidden, config.mlpBias());
+            make.linear(names.linear(i, LinearRole.DOWN), hidden, shape.intermediate(), config.mlpBias());
+        }
+        make.norm(names.finalNorm(), hidden, config.normBias());
+        if (!config.tiedHead()) {
+            make.matrix(names.head(), config.vocabSize(), config.embedSize());
+        }
+        entries.sort(Comparator.comparing(Entry::name));
+        try {
+            Files.createDirectories(outDir);
+            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(configFile.toFile(), json);
+        } catch (IOException e) {
+            throw new CheckpointException(configFile, "cannot write: " + e.getMessage());
+        }
+        SafetensorsWriter.write(outDir.resolve(Checkpoint.WEIGHTS), Map.of("format", "pt"), entries);
+    }
+
+    private static ObjectNode config(Spec s) {
+        ObjectNode c = new ObjectMapper().createObjectNode();
+        c.put("model_type", s.arch());
+        c.put("vocab_size", s.vocab());
+        c.put("hidden_size", s.hidden());
+        c.put("num_hidden_layers", s.layers());
+        c.put("num_attention_heads", s.heads());
+        c.put("max_position_embeddings", s.maxPositions());
+        c.put("tie_word_embeddings", s.tied());
+        c.put("torch_dtype", switch (s.dtype()) {
+            case F16 -> "float16";
+            case BF16 -> "bfloat16";
+            default -> "float32";
+        });
+        switch (s.arch()) {
+            case "opt" -> {
+                c.putArray("architectures").add("OPTForCausalLM");
+                c.put("ffn_dim", s.intermediate());
+                c.put("word_embed_proj_dim", s.embedSize());
+                c.put("do_layer_norm_before", true);
+                c.put("activation_function", "relu");
+                c.put("enable_bias", s.bias());
+            }
+            case "llama" -> {
+                c.putArray("architectures").add("LlamaForCausalLM");
+                c.put("intermediate_size", s.intermediate());
+                c.put("num_key_value_heads", s.kvHeads());
+                c.put("rms_norm_eps", 1e-5);
+                c.put("rope_theta", 10000.0);
+                c.put("hidden_act", "silu");
+                c.put("attention_bias", s.bias());
+                c.put("mlp_bias", s.bias());
+            }
+            default -> { }
+        }
+        return c;
+    }
+
+    /** Draws tensors in a fixed order from one random stream. */
+    private record Maker(Spec spec, SplittableRandom random, List<Entry> entries) {
+
+        void matrix(String name, long rows, long cols) {
+            entries.add(Entry.ofFloats(name + ".weight", spec.dtype(), new long[] {rows, cols},
+                    gaussian((int) (rows * cols), 0, spec.std())));
+        }
+
+        void linear(String name, int out, int in, boolean bias) {
+            matrix(name, out, in);
+            if (bias) {
+                entries.add(Entry.ofFloats(name + ".bias", spec.dtype(), new long[] {out}, gaussian(out, 0, spec.std())));
+            }
+        }
+
+        void norm(String name, int size, boolean bias) {
+            entries.add(Entry.ofFloats(name + ".weight", spec.dtype(), new long[] {size}, gaussian(size, 1, 0.1)));
+            if (bias) {
+                entries.add(Entry.ofFloats(name + ".bias", spec.dtype(), new long[] {size}, gaussian(size, 0, 0.1)));
+            }
+        }
+
+        private float[] gaussian(int n, double mean, double std) {
+            float[] values = new float[n];
+            for (int i = 0; i < n; i++) {
+                values[i] = (float) (mean + std * normal());
+            }
+            return values;
+        }
+
+        /** Box–Muller, so the stream depends only on SplittableRandom's documented algorithm. */
+        private double normal() {
+            double u = 1.0 - random.nextDouble();
+            return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.nextDouble());
+        }
+    }
+}

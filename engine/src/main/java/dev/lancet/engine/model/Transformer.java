@@ -1,0 +1,274 @@
+package dev.lancet.engine.model;
+
+import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
+
+import dev.lancet.engine.model.ModelConfig.LayerShape;
+import dev.lancet.engine.model.TensorNames.LinearRole;
+import dev.lancet.engine.nn.Attention;
+import dev.lancet.engine.nn.Backprop;
+import dev.lancet.engine.nn.DecoderBlock;
+import dev.lancet.engine.nn.FeedForward;
+import dev.lancet.engine.nn.GatedMlp;
+import dev.lancet.engine.nn.LayerNorm;
+import dev.lancet.engine.nn.Linear;
+import dev.lancet.engine.nn.Norm;
+import dev.lancet.engine.nn.ReluMlp;
+import dev.lancet.engine.nn.RmsNorm;
+import dev.lancet.engine.nn.Rope;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * A decoder-only causal LM (OPT or Llama) on ND4J: embeddings → blocks → final norm → head, with a
+ * hand-written backward of the summed next-token NLL. All arrays share one dtype (FLOAT, or DOUBLE for
+ * gradient checks).
+ */
+public final class Transformer {
+
+    private final ModelConfig config;
+    private final DataType dtype;
+    private final INDArray tokenEmbedding;
+    /** OPT's learned position table (offset 2), else null. */
+    private final INDArray positionEmbedding;
+    private final Linear projectIn;
+    private final Linear projectOut;
+    private final List<DecoderBlock> blocks;
+    private final Norm finalNorm;
+    private final INDArray head;
+    /** Every parameter by CausalLM tensor name (tied head listed once, as the embedding). */
+    private final Map<String, INDArray> parameters;
+
+    private Transformer(ModelConfig config, DataType dtype, INDArray tokenEmbedding, INDArray positionEmbedding,
+                        Linear projectIn, Linear projectOut, List<DecoderBlock> blocks, Norm finalNorm, INDArray head,
+                        Map<String, INDArray> parameters) {
+        this.config = config;
+        this.dtype = dtype;
+        this.tokenEmbedding = tokenEmbedding;
+        this.positionEmbedding = positionEmbedding;
+        this.projectIn = projectIn;
+        this.projectOut = projectOut;
+        this.blocks = blocks;
+        this.finalNorm = finalNorm;
+        this.head = head;
+        this.parameters = Collections.unmodifiableMap(parameters);
+    }
+
+    /** Builds the model from a checkpoint, converting every tensor to {@code dtype}. */
+    public static Transformer load(Checkpoint checkpoint, DataType dtype) {
+        return new Loader(checkpoint, dtype).build();
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public DataType dtype() {
+        return dtype;
+    }
+
+    public List<DecoderBlock> blocks() {
+        return blocks;
+    }
+
+    /** The decoder's linear layers, block by block, in execution order. */
+    public List<Linear> linears() {
+        List<Linear> all = new ArrayList<>();
+        blocks.forEach(b -> all.addAll(b.linears()));
+        return all;
+    }
+
+    public Map<String, INDArray> parameters() {
+        return parameters;
+    }
+
+    /** Logits [batch·seq, vocab]. */
+    public INDArray logits(TokenBatch batch) {
+        INDArray x = embed(batch);
+        for (DecoderBlock block : blocks) {
+            x = block.forward(x, batch.batch(), batch.seq()).output();
+        }
+        return headLogits(finalNorm.forward(x).output());
+    }
+
+    /** Summed NLL over the labelled positions, forward only. */
+    public Loss loss(TokenBatch batch) {
+        INDArray logProbs = logSoftmaxInPlace(logits(batch));
+        return new Loss(nll(logProbs, batch), batch.labelledTokens());
+    }
+
+    /**
+     * Forward and backward of the summed next-token NLL. Each decoder linear layer is reported to
+     * {@code backprop} (its {@code a}, {@code g} and, if asked, its weight gradient) as backward reaches it.
+     */
+    public Loss lossAndBackward(TokenBatch batch, Backprop backprop) {
+        int b = batch.batch();
+        int t = batch.seq();
+        INDArray x = embed(batch);
+        List<DecoderBlock.State> states = new ArrayList<>(blocks.size());
+        for (DecoderBlock block : blocks) {
+            DecoderBlock.State state = block.forward(x, b, t);
+            states.add(state);
+            x = state.output();
+        }
+        Norm.State finalState = finalNorm.forward(x);
+        INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
+        INDArray logProbs = logSoftmaxInPlace(Nd4j.gemm(projected, head, false, true));
+        Loss loss = new Loss(nll(logProbs, batch), batch.labelledTokens());
+
+        INDArray dLogits = softmaxMinusOneHot(logProbs, batch);
+        INDArray dx = Nd4j.gemm(dLogits, head, false, false);
+        dLogits.close();
+        if (projectOut != null) {
+            dx = projectOut.backward(finalState.output(), dx, backprop);
+        }
+        dx = finalNorm.backward(finalState, dx);
+        for (int i = blocks.size() - 1; i >= 0; i--) {
+            dx = blocks.get(i).backward(states.get(i), dx, backprop, b, t);
+            states.set(i, null);
+        }
+        return loss;
+    }
+
+    private INDArray embed(TokenBatch batch) {
+        if (batch.seq() > config.maxPositions()) {
+            throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds max_position_embeddings "
+                    + config.maxPositions());
+        }
+        INDArray x = Nd4j.pullRows(tokenEmbedding, 1, batch.ids());
+        if (projectIn != null) {
+            x = projectIn.forward(x);
+        }
+        if (positionEmbedding != null) {
+            INDArray positions = positionEmbedding.get(interval(2, 2 + batch.seq()));
+            x.reshape('c', batch.batch(), batch.seq(), config.hiddenSize()).addi(positions);
+        }
+        return x;
+    }
+
+    private INDArray headLogits(INDArray normalized) {
+        INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
+        return Nd4j.gemm(projected, head, false, true);
+    }
+
+    private static INDArray logSoftmaxInPlace(INDArray logits) {
+        return Nd4j.exec(new LogSoftMax(logits, logits))[0];
+    }
+
+    private static double nll(INDArray logProbs, TokenBatch batch) {
+        DataBuffer data = logProbs.data();
+        long vocab = logProbs.size(1);
+        int[] ids = batch.ids();
+        double sum = 0;
+        for (int row : batch.labelledRows()) {
+            sum -= data.getDouble(row * vocab + ids[row + 1]);
+        }
+        return sum;
+    }
+
+    /** d(Σ NLL)/d logits = softmax − onehot(label) on labelled rows, 0 on the rest; reuses the buffer. */
+    private static INDArray softmaxMinusOneHot(INDArray logProbs, TokenBatch batch) {
+        INDArray grad = Transforms.exp(logProbs, false);
+        DataBuffer data = grad.data();
+        long vocab = grad.size(1);
+        int[] ids = batch.ids();
+        for (int row : batch.labelledRows()) {
+            long at = row * vocab + ids[row + 1];
+            data.put(at, data.getDouble(at) - 1.0);
+        }
+        for (int b = 0; b < batch.batch(); b++) {
+            grad.getRow((long) b * batch.seq() + batch.seq() - 1).assign(0);
+        }
+        return grad;
+    }
+
+    /** Reads tensors in the order the config implies, checking each shape. */
+    private static final class Loader {
+        private final Checkpoint checkpoint;
+        private final ModelConfig config;
+        private final TensorNames names;
+        private final DataType dtype;
+        private final Map<String, INDArray> parameters = new LinkedHashMap<>();
+
+        Loader(Checkpoint checkpoint, DataType dtype) {
+            this.checkpoint = checkpoint;
+            this.config = checkpoint.config();
+            this.names = checkpoint.names();
+            this.dtype = dtype;
+        }
+
+        Transformer build() {
+            int hidden = config.hiddenSize();
+            INDArray tokens = tensor(names.embedTokens() + ".weight", config.vocabSize(), config.embedSize());
+            INDArray positions = config.positions() == ModelConfig.Positions.LEARNED_OFFSET_2
+                    ? tensor(names.embedPositions() + ".weight", config.maxPositions() + 2, hidden) : null;
+            Linear projectIn = null;
+            Linear projectOut = null;
+            if (config.projectsEmbeddings()) {
+                projectIn = linear(names.projectIn(), hidden, config.embedSize(), false, false);
+                projectOut = linear(names.projectOut(), config.embedSize(), hidden, false, false);
+            }
+            Rope rope = config.positions() == ModelConfig.Positions.ROTARY
+                    ? new Rope(config.headDim(), config.ropeTheta()) : null;
+            List<DecoderBlock> blocks = new ArrayList<>();
+            for (int i = 0; i < config.numLayers(); i++) {
+                blocks.add(block(i, config.layers().get(i), rope));
+            }
+            Norm finalNorm = norm(names.finalNorm(), hidden);
+            INDArray head = config.tiedHead() ? tokens
+                    : tensor(names.head() + ".weight", config.vocabSize(), config.embedSize());
+            return new Transformer(config, dtype, tokens, positions, projectIn, projectOut, List.copyOf(blocks),
+                    finalNorm, head, parameters);
+        }
+
+        private DecoderBlock block(int i, LayerShape shape, Rope rope) {
+            int hidden = config.hiddenSize();
+            int d = config.headDim();
+            boolean qkvBias = config.attentionBias();
+            Attention attention = new Attention(
+                    linear(names.linear(i, LinearRole.Q), shape.heads() * d, hidden, qkvBias, true),
+                    linear(names.linear(i, LinearRole.K), shape.kvHeads() * d, hidden, qkvBias, true),
+                    linear(names.linear(i, LinearRole.V), shape.kvHeads() * d, hidden, qkvBias, true),
+                    linear(names.linear(i, LinearRole.O), hidden, shape.heads() * d, config.outputBias(), true),
+                    shape.heads(), shape.kvHeads(), d, rope);
+            int m = shape.intermediate();
+            boolean bias = config.mlpBias();
+            FeedForward feedForward = switch (config.feedForward()) {
+                case RELU -> new ReluMlp(linear(names.linear(i, LinearRole.UP), m, hidden, bias, true),
+                        linear(names.linear(i, LinearRole.DOWN), hidden, m, bias, true));
+                case SILU_GATED -> new GatedMlp(linear(names.linear(i, LinearRole.GATE), m, hidden, bias, true),
+                        linear(names.linear(i, LinearRole.UP), m, hidden, bias, true),
+                        linear(names.linear(i, LinearRole.DOWN), hidden, m, bias, true));
+            };
+            return new DecoderBlock(norm(names.attentionNorm(i), hidden), attention,
+                    norm(names.feedForwardNorm(i), hidden), feedForward);
+        }
+
+        private Linear linear(String name, int out, int in, boolean bias, boolean tracked) {
+            return new Linear(name, tensor(name + ".weight", out, in), bias ? tensor(name + ".bias", out) : null,
+                    tracked);
+        }
+
+        private Norm norm(String name, int size) {
+            INDArray weight = tensor(name + ".weight", size);
+            return switch (config.norm()) {
+                case LAYER_NORM -> new LayerNorm(name, weight, tensor(name + ".bias", size), config.normEps());
+                case RMS_NORM -> new RmsNorm(name, weight, config.normEps());
+            };
+        }
+
+        private INDArray tensor(String name, long... shape) {
+            INDArray array = checkpoint.load(name, dtype, shape);
+            parameters.put(name, array);
+            return array;
+        }
+    }
+}

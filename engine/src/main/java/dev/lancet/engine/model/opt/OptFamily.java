@@ -1,0 +1,111 @@
+package dev.lancet.engine.model.opt;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.engine.model.ConfigReader;
+import dev.lancet.engine.model.ModelConfig;
+import dev.lancet.engine.model.ModelFamily;
+import dev.lancet.engine.model.TensorNames;
+import java.nio.file.Path;
+
+/** Meta's OPT: learned positions offset by 2, pre-LayerNorm blocks, ReLU MLP, biases, tied head. */
+public final class OptFamily implements ModelFamily {
+
+    @Override
+    public String modelType() {
+        return "opt";
+    }
+
+    @Override
+    public ModelConfig parseConfig(JsonNode json, Path configFile) {
+        ConfigReader c = new ConfigReader(json, configFile);
+        int hidden = c.requireInt("hidden_size");
+        int heads = c.requireInt("num_attention_heads");
+        if (hidden % heads != 0) {
+            throw c.error("hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
+        }
+        if (!c.optBoolean("do_layer_norm_before", true)) {
+            throw c.error("do_layer_norm_before=false (post-LayerNorm OPT, e.g. opt-350m) is not supported");
+        }
+        String activation = c.optString("activation_function", "relu");
+        if (!activation.equals("relu")) {
+            throw c.error("activation_function '" + activation + "' is not supported (OPT uses relu)");
+        }
+        if (!c.optBoolean("layer_norm_elementwise_affine", true)) {
+            throw c.error("layer_norm_elementwise_affine=false is not supported");
+        }
+        boolean bias = c.optBoolean("enable_bias", true);
+        int layers = c.requireInt("num_hidden_layers");
+        return new ModelConfig("opt", c.requireInt("vocab_size"), hidden,
+                c.optInt("word_embed_proj_dim", hidden), hidden / heads, c.requireInt("max_position_embeddings"),
+                ModelConfig.NormKind.LAYER_NORM, 1e-5, ModelConfig.Positions.LEARNED_OFFSET_2, 0,
+                ModelConfig.FeedForwardKind.RELU, bias, bias, bias, true,
+                c.optBoolean("tie_word_embeddings", true),
+                c.layerShapes(layers, heads, heads, c.requireInt("ffn_dim")));
+    }
+
+    @Override
+    public TensorNames names() {
+        return NAMES;
+    }
+
+    private static final TensorNames NAMES = new TensorNames() {
+        private static final String DECODER = "model.decoder.";
+
+        @Override
+        public String embedTokens() {
+            return DECODER + "embed_tokens";
+        }
+
+        @Override
+        public String embedPositions() {
+            return DECODER + "embed_positions";
+        }
+
+        @Override
+        public String projectIn() {
+            return DECODER + "project_in";
+        }
+
+        @Override
+        public String projectOut() {
+            return DECODER + "project_out";
+        }
+
+        @Override
+        public String finalNorm() {
+            return DECODER + "final_layer_norm";
+        }
+
+        @Override
+        public String head() {
+            return "lm_head";
+        }
+
+        @Override
+        public String attentionNorm(int layer) {
+            return layer(layer) + "self_attn_layer_norm";
+        }
+
+        @Override
+        public String feedForwardNorm(int layer) {
+            return layer(layer) + "final_layer_norm";
+        }
+
+        @Override
+        public String linear(int layer, LinearRole role) {
+            return layer(layer) + switch (role) {
+                case Q -> "self_attn.q_proj";
+                case K -> "self_attn.k_proj";
+                case V -> "self_attn.v_proj";
+                case O -> "self_attn.out_proj";
+                case UP -> "fc1";
+                case DOWN -> "fc2";
+                case GATE -> throw new IllegalArgumentException("OPT has no gate projection");
+            };
+        }
+
+        private String layer(int layer) {
+            return DECODER + "layers." + layer + ".";
+        }
+    };
+}

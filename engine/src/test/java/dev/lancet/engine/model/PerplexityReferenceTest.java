@@ -1,0 +1,42 @@
+package dev.lancet.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.eval.Perplexity;
+import dev.lancet.engine.text.TextFiles;
+import dev.lancet.engine.text.Tokenizer;
+import dev.lancet.engine.text.Windows;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** Whole-file perplexity of the valid split against the fp64 PyTorch reference, in fp32. */
+class PerplexityReferenceTest {
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of(Fixtures.tinyLlama(), "valid_ppl_128", 128, 0),
+                Arguments.of(Fixtures.tinyLlama(), "valid_ppl_256_first64", 256, 64),
+                Arguments.of(Fixtures.tinyOpt(), "valid_ppl_128", 128, 0),
+                Arguments.of(Fixtures.tinyOpt(), "valid_ppl_256_first64", 256, 64));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void perplexityMatchesReference(Path modelDir, String key, int seq, int maxWindows) {
+        JsonNode ref = Fixtures.reference(modelDir).get(key);
+        try (Checkpoint checkpoint = Checkpoint.open(modelDir);
+             Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
+            Windows windows = Windows.of(tokenizer.encode(TextFiles.readUtf8(Fixtures.validText())), seq, maxWindows);
+            Loss loss = Perplexity.evaluate(Transformer.load(checkpoint, DataType.FLOAT), windows, 8);
+            assertEquals(ref.get("windows").asInt(), windows.count());
+            assertEquals(ref.get("tokens").asLong(), loss.tokens());
+            assertEquals(ref.get("perplexity").asDouble(), loss.perplexity(), 1e-4 * ref.get("perplexity").asDouble());
+        }
+    }
+}
