@@ -2,16 +2,17 @@
 """PyTorch CPU baseline for BENCHMARKS.md: forward / training-step throughput of an OPT or Llama
 decoder, built here in plain torch with Hugging Face semantics and parameter names (no `transformers`).
 
-  python3 bench/torch_baseline.py --model DIR --batch 8 --seqlen 128 --threads 2 \
+  /usr/bin/python3 bench/torch_baseline.py --model DIR --batch 8 --seqlen 128 --threads 2
       --iters 10 --warmup 3 --mode both [--grad-linear-only]
 
 Prints one JSON line per mode. Weights come from DIR/model.safetensors (F16/BF16/F32, read by hand)
 when present, otherwise random init (std 0.02). Compute is fp32. Attention is explicit
 matmul + additive causal mask + softmax unless F.scaled_dot_product_attention exists (torch >= 2.0)
-and --attn is left at auto; the JSON's "attn" field says which ran.
-Use Debian's interpreter (/usr/bin/python3) where the torch package is installed.
+and --attn is left at auto; the JSON's "attn" field says which ran. Timings are the median
+of --iters timed iterations after --warmup untimed ones.
+Use Debian's interpreter (/usr/bin/python3): that is where python3-torch is installed.
 """
-import argparse, json, math, os, statistics, struct, sys, time
+import argparse, json, os, re, statistics, struct, sys, time
 
 
 def parse_args(argv=None):
@@ -34,8 +35,12 @@ def parse_args(argv=None):
 
 if __name__ == "__main__":
     ARGS = parse_args()
-    # OpenBLAS keeps its own thread pool that torch.set_num_threads does not size: pin it before import.
+    # Debian's torch runs GEMMs on OpenBLAS's own pthread pool, which torch.set_num_threads does not size:
+    # pin it before import. Torch's OpenMP workers spin-wait between parallel regions by default and then
+    # fight OpenBLAS's threads for the cores (on 2 cores that made steps 2-4x slower and very noisy), so
+    # let them sleep unless the caller chose otherwise.
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -236,10 +241,10 @@ def decoder_linear_params(m):
 
 
 def blas_info():
+    """Excerpt of torch.__config__.show() about BLAS, plus the BLAS libraries actually mapped."""
     cfg = torch.__config__.show()
-    keys = ("BLAS_INFO", "LAPACK_INFO", "USE_MKL", "USE_MKLDNN", "USE_OPENMP")
-    parts = [x.strip() for x in cfg.replace("\n", ",").split(",") if x.strip().startswith(keys)]
-    parts += [l.strip("- ").strip() for l in cfg.splitlines() if "LAPACK is" in l or "MKL-DNN" in l]
+    parts = re.findall(r"\b(?:BLAS_INFO|LAPACK_INFO|USE_MKL|USE_MKLDNN|USE_OPENMP)=\w+", cfg)
+    parts += [l.strip("- ").strip() for l in cfg.splitlines() if "LAPACK is" in l or "MKL-DNN" in l or "Math Kernel" in l]
     loaded = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.lower() and "/" in l})
     return "; ".join(parts) + "; loaded: " + ", ".join(loaded)
 
@@ -272,7 +277,8 @@ def bench(args):
     common = {"batch": args.batch, "seqlen": args.seqlen, "threads": args.threads, "torch": torch.__version__,
               "blas": blas_info(), "model": os.path.basename(os.path.normpath(args.model)),
               "model_type": c["model_type"], "weights": "safetensors" if loaded else "random",
-              "attn": impl, "dtype": args.dtype, "iters": args.iters, "warmup": args.warmup}
+              "attn": impl, "dtype": args.dtype, "iters": args.iters, "warmup": args.warmup,
+              "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}}
     for mode in modes:
         step = fwd if mode == "forward" else train
         for _ in range(args.warmup): step()

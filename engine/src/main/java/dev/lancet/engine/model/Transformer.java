@@ -2,6 +2,8 @@ package dev.lancet.engine.model;
 
 import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
+import dev.lancet.engine.linalg.Blas;
+import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.model.ModelConfig.LayerShape;
 import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.nn.Attention;
@@ -14,6 +16,7 @@ import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.nn.Norm;
 import dev.lancet.engine.nn.ReluMlp;
 import dev.lancet.engine.nn.RmsNorm;
+import dev.lancet.engine.nn.Softmax;
 import dev.lancet.engine.nn.Rope;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -22,8 +25,8 @@ import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -101,8 +104,10 @@ public final class Transformer {
 
     /** Summed NLL over the labelled positions, forward only. */
     public Loss loss(TokenBatch batch) {
-        INDArray logProbs = logSoftmaxInPlace(logits(batch));
-        return new Loss(nll(logProbs, batch), batch.labelledTokens());
+        try (MemoryWorkspace ignored = Workspaces.open("lancet-forward")) {
+            INDArray logProbs = Softmax.logRowsInPlace(logits(batch));
+            return new Loss(nll(logProbs, batch), batch.labelledTokens());
+        }
     }
 
     /**
@@ -110,6 +115,12 @@ public final class Transformer {
      * {@code backprop} (its {@code a}, {@code g} and, if asked, its weight gradient) as backward reaches it.
      */
     public Loss lossAndBackward(TokenBatch batch, Backprop backprop) {
+        try (MemoryWorkspace ignored = Workspaces.open("lancet-step")) {
+            return step(batch, backprop);
+        }
+    }
+
+    private Loss step(TokenBatch batch, Backprop backprop) {
         int b = batch.batch();
         int t = batch.seq();
         INDArray x = embed(batch);
@@ -121,12 +132,11 @@ public final class Transformer {
         }
         Norm.State finalState = finalNorm.forward(x);
         INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
-        INDArray logProbs = logSoftmaxInPlace(Nd4j.gemm(projected, head, false, true));
+        INDArray logProbs = Softmax.logRowsInPlace(Blas.gemm(projected, false, head, true));
         Loss loss = new Loss(nll(logProbs, batch), batch.labelledTokens());
 
         INDArray dLogits = softmaxMinusOneHot(logProbs, batch);
-        INDArray dx = Nd4j.gemm(dLogits, head, false, false);
-        dLogits.close();
+        INDArray dx = Blas.gemm(dLogits, false, head, false);
         if (projectOut != null) {
             dx = projectOut.backward(finalState.output(), dx, backprop);
         }
@@ -156,12 +166,9 @@ public final class Transformer {
 
     private INDArray headLogits(INDArray normalized) {
         INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
-        return Nd4j.gemm(projected, head, false, true);
+        return Blas.gemm(projected, false, head, true);
     }
 
-    private static INDArray logSoftmaxInPlace(INDArray logits) {
-        return Nd4j.exec(new LogSoftMax(logits, logits))[0];
-    }
 
     private static double nll(INDArray logProbs, TokenBatch batch) {
         DataBuffer data = logProbs.data();

@@ -1,8 +1,7 @@
 package dev.lancet.engine.nn;
 
+import dev.lancet.engine.linalg.Blas;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Causal multi-head self-attention with grouped key/value heads (GQA; plain MHA when kvHeads = heads).
@@ -29,10 +28,10 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
         INDArray qg = toGroups(qs, batch, seq);
         INDArray kg = toKv(ks, batch, seq);
         INDArray vg = toKv(vs, batch, seq);
-        INDArray scores = Nd4j.matmul(qg, kg, null, false, true, false);
+        INDArray scores = Blas.batchedGemm(qg, false, kg, true);
         scores.addi(CausalMask.of(group(), seq, scores.dataType()));
-        INDArray probs = Nd4j.exec(new SoftMax(scores, scores, -1))[0];
-        INDArray context = fromGroups(Nd4j.matmul(probs, vg), batch, seq);
+        INDArray probs = Softmax.rowsInPlace(scores);
+        INDArray context = fromGroups(Blas.batchedGemm(probs, false, vg, false), batch, seq);
         return new State(x, qg, kg, vg, probs, context, o.forward(context));
     }
 
@@ -40,13 +39,13 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
     public INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq) {
         INDArray dContext = toGroups(o.backward(s.context(), dy, backprop).reshape('c', batch, seq, heads, headDim),
                 batch, seq);
-        INDArray dProbs = Nd4j.matmul(dContext, s.v(), null, false, true, false);
-        INDArray dv = Nd4j.matmul(s.probs(), dContext, null, true, false, false);
+        INDArray dProbs = Blas.batchedGemm(dContext, false, s.v(), true);
+        INDArray dv = Blas.batchedGemm(s.probs(), true, dContext, false);
         // softmax backward: dS = P ∘ (dP − Σ_j dP∘P)
         INDArray rowDot = dProbs.mul(s.probs()).sum(true, 2);
         INDArray dScores = dProbs.subi(rowDot).muli(s.probs());
-        INDArray dq = Nd4j.matmul(dScores, s.k()).muli(1.0 / Math.sqrt(headDim));
-        INDArray dk = Nd4j.matmul(dScores, s.q(), null, true, false, false);
+        INDArray dq = Blas.batchedGemm(dScores, false, s.k(), false).muli(1.0 / Math.sqrt(headDim));
+        INDArray dk = Blas.batchedGemm(dScores, true, s.q(), false);
         INDArray dqFlat = unpositions(fromGroupsToBthd(dq, batch, seq), heads, batch, seq);
         INDArray dkFlat = unpositions(fromKv(dk, batch, seq), kvHeads, batch, seq);
         INDArray dvFlat = fromKv(dv, batch, seq).reshape('c', (long) batch * seq, (long) kvHeads * headDim);

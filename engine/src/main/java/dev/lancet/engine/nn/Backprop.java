@@ -3,6 +3,8 @@ package dev.lancet.engine.nn;
 import java.util.HashMap;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import dev.lancet.engine.linalg.Blas;
+import dev.lancet.engine.linalg.Workspaces;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -40,15 +42,16 @@ public final class Backprop {
             return;
         }
         if (weightGradients) {
-            INDArray gw = gradients.computeIfAbsent(layer.name() + ".weight", k -> layer.weight().ulike());
-            Nd4j.gemm(outputGrad, input, gw, true, false, 1.0, 1.0);
+            INDArray gw = gradients.computeIfAbsent(layer.name() + ".weight",
+                    k -> Workspaces.outside(() -> layer.weight().ulike()));
+            Blas.gemm(outputGrad, true, input, false, gw, 1.0, 1.0);
             if (layer.bias() != null) {
-                gradients.computeIfAbsent(layer.name() + ".bias", k -> layer.bias().ulike())
+                gradients.computeIfAbsent(layer.name() + ".bias", k -> Workspaces.outside(() -> layer.bias().ulike()))
                         .addi(outputGrad.sum(0));
             }
         }
         if (tap != null) {
-            tap.accept(layer, labelled(input), labelledRows == null ? outputGrad : outputGrad.getRows(labelledRows));
+            tap.accept(layer, labelled(input), labelledRows == null ? outputGrad : Nd4j.pullRows(outputGrad, 1, labelledRows));
         }
     }
 
@@ -58,7 +61,7 @@ public final class Backprop {
         }
         if (input != lastInput) {
             lastInput = input;
-            lastInputRows = input.getRows(labelledRows);
+            lastInputRows = Nd4j.pullRows(input, 1, labelledRows);
         }
         return lastInputRows;
     }

@@ -1,5 +1,6 @@
 package dev.lancet.engine.nn;
 
+import dev.lancet.engine.linalg.Workspaces;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -29,7 +30,7 @@ final class CausalMask {
                     mask[row * seq + col] = -1e30;
                 }
             }
-            return Nd4j.createFromArray(mask).reshape(group * seq, seq).castTo(dtype);
+            return Workspaces.outside(() -> Nd4j.createFromArray(mask).reshape(group * seq, seq).castTo(dtype));
         });
     }
 }

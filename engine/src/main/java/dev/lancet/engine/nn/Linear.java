@@ -1,7 +1,7 @@
 package dev.lancet.engine.nn;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
+import dev.lancet.engine.linalg.Blas;
 
 /**
  * y = x Wᵀ + b with W in Hugging Face layout [out, in].
@@ -21,13 +21,13 @@ public record Linear(String name, INDArray weight, INDArray bias, boolean tracke
     }
 
     public INDArray forward(INDArray x) {
-        INDArray y = Nd4j.gemm(x, weight, false, true);
+        INDArray y = Blas.gemm(x, false, weight, true);
         return bias == null ? y : y.addiRowVector(bias);
     }
 
     /** Reports (x, dy) to the backprop and returns dx. */
     public INDArray backward(INDArray x, INDArray dy, Backprop backprop) {
         backprop.observe(this, x, dy);
-        return Nd4j.gemm(dy, weight, false, false);
+        return Blas.gemm(dy, false, weight, false);
     }
 }

@@ -3,6 +3,7 @@ package dev.lancet.engine.nn;
 import static org.nd4j.linalg.indexing.NDArrayIndex.all;
 import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
+import dev.lancet.engine.linalg.Workspaces;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -64,8 +65,9 @@ public final class Rope {
                 s[pos * half + i] = Math.sin(angle);
             }
         }
-        t = new Tables(seq, dtype, Nd4j.createFromArray(c).reshape(seq, 1, half).castTo(dtype),
-                Nd4j.createFromArray(s).reshape(seq, 1, half).castTo(dtype));
+        t = Workspaces.outside(() -> new Tables(seq, dtype,
+                Nd4j.createFromArray(c).reshape(seq, 1, half).castTo(dtype),
+                Nd4j.createFromArray(s).reshape(seq, 1, half).castTo(dtype)));
         cached = t;
         return t;
     }

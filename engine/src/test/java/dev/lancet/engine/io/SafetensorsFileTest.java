@@ -1,5 +1,6 @@
 package dev.lancet.engine.io;
 
+import dev.lancet.engine.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -66,7 +67,7 @@ class SafetensorsFileTest {
 
     @Test
     void readsSharedLlamaCheckpoint() {
-        try (SafetensorsFile f = SafetensorsFile.open(SharedModels.safetensors("tiny-llama"))) {
+        try (SafetensorsFile f = SafetensorsFile.open(Fixtures.tinyLlama().resolve("model.safetensors"))) {
             assertEquals(Map.of("format", "pt"), f.metadata());
             assertEquals(39, f.tensors().size());
             TensorInfo first = f.tensors().get(0);
@@ -89,7 +90,7 @@ class SafetensorsFileTest {
 
     @Test
     void readsSharedOptCheckpoint() {
-        try (SafetensorsFile f = SafetensorsFile.open(SharedModels.safetensors("tiny-opt"))) {
+        try (SafetensorsFile f = SafetensorsFile.open(Fixtures.tinyOpt().resolve("model.safetensors"))) {
             assertEquals(68, f.tensors().size());
             double[] bias = f.readDoubles("model.decoder.layers.0.fc1.bias");
             assertEquals(768, bias.length);

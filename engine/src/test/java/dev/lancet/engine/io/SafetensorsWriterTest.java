@@ -1,5 +1,6 @@
 package dev.lancet.engine.io;
 
+import dev.lancet.engine.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -28,7 +29,7 @@ class SafetensorsWriterTest {
     @ParameterizedTest
     @ValueSource(strings = {"tiny-llama", "tiny-opt"})
     void copyingEveryTensorReproducesTheFileByteForByte(String model) throws IOException {
-        Path source = SharedModels.safetensors(model);
+        Path source = Fixtures.repoRoot().resolve("assets/models").resolve(model).resolve("model.safetensors");
         Path copy = dir.resolve("copy.safetensors");
         try (SafetensorsFile f = SafetensorsFile.open(source)) {
             SafetensorsWriter.write(copy, f.metadata(), f.tensors().stream().map(t -> Entry.copyOf(f, t)).toList());
@@ -39,7 +40,7 @@ class SafetensorsWriterTest {
     @ParameterizedTest
     @ValueSource(strings = {"tiny-llama", "tiny-opt"})
     void decodingAndReencodingReproducesTheFileByteForByte(String model) throws IOException {
-        Path source = SharedModels.safetensors(model);
+        Path source = Fixtures.repoRoot().resolve("assets/models").resolve(model).resolve("model.safetensors");
         Path copy = dir.resolve("reencoded.safetensors");
         try (SafetensorsFile f = SafetensorsFile.open(source)) {
             List<Entry> entries = f.tensors().stream()

@@ -1,0 +1,41 @@
+package dev.lancet.engine.linalg;
+
+import java.util.function.Supplier;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * ND4J workspaces for per-batch temporaries. Every ND4J op returns freshly malloc'ed native memory, and on
+ * these VMs first-touch page faults of large fresh buffers cost more than the GEMMs that fill them (6× on the
+ * head GEMM, BENCHMARKS.md). A workspace sizes itself on the first batch, then hands out the same resident
+ * memory every batch. Arrays created inside are only valid until the scope closes.
+ */
+public final class Workspaces {
+
+    private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
+            .initialSize(0)
+            .overallocationLimit(0.2)
+            .policyAllocation(AllocationPolicy.OVERALLOCATE)
+            .policyLearning(LearningPolicy.FIRST_LOOP)
+            .policySpill(SpillPolicy.REALLOCATE)
+            .build();
+
+    private Workspaces() {
+    }
+
+    /** Opens the named per-thread workspace; close it (try-with-resources) to recycle its memory. */
+    public static MemoryWorkspace open(String name) {
+        return Nd4j.getWorkspaceManager().getAndActivateWorkspace(CONFIG, name);
+    }
+
+    /** Runs {@code allocation} outside any workspace, for arrays that must outlive the current scope. */
+    public static <T> T outside(Supplier<T> allocation) {
+        try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            return allocation.get();
+        }
+    }
+}
