@@ -10,6 +10,8 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -133,36 +135,50 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /** Decodes a floating-point tensor to fp32 (F64 is rounded to nearest). */
     public float[] readFloats(String name) {
-        TensorInfo t = floatTensor(name);
-        float[] out = new float[(int) t.elements()];
-        forEachWindow(t, (buf, at) -> {
-            int n = buf.remaining() / t.dtype().bytes();
-            switch (t.dtype()) {
-                case F32 -> buf.asFloatBuffer().get(out, at, n);
-                case F64 -> { for (int i = 0; i < n; i++) out[at + i] = (float) buf.getDouble(); }
-                case F16 -> { for (int i = 0; i < n; i++) out[at + i] = HalfFloat.f16ToFloat(buf.getShort()); }
-                case BF16 -> { for (int i = 0; i < n; i++) out[at + i] = HalfFloat.bf16ToFloat(buf.getShort()); }
-                default -> throw new AssertionError(t.dtype());
-            }
-        });
+        float[] out = new float[(int) floatTensor(name).elements()];
+        readInto(name, FloatBuffer.wrap(out));
         return out;
     }
 
     /** Decodes a floating-point tensor to fp64; exact for every dtype. */
     public double[] readDoubles(String name) {
+        double[] out = new double[(int) floatTensor(name).elements()];
+        readInto(name, DoubleBuffer.wrap(out));
+        return out;
+    }
+
+    /** Decodes into {@code dst} from its position as fp32, e.g. straight into native tensor memory. */
+    public void readInto(String name, FloatBuffer dst) {
         TensorInfo t = floatTensor(name);
-        double[] out = new double[(int) t.elements()];
+        int base = dst.position();
         forEachWindow(t, (buf, at) -> {
             int n = buf.remaining() / t.dtype().bytes();
+            FloatBuffer out = dst.duplicate().position(base + at);
             switch (t.dtype()) {
-                case F64 -> buf.asDoubleBuffer().get(out, at, n);
-                case F32 -> { for (int i = 0; i < n; i++) out[at + i] = buf.getFloat(); }
-                case F16 -> { for (int i = 0; i < n; i++) out[at + i] = HalfFloat.f16ToFloat(buf.getShort()); }
-                case BF16 -> { for (int i = 0; i < n; i++) out[at + i] = HalfFloat.bf16ToFloat(buf.getShort()); }
+                case F32 -> out.put(buf.asFloatBuffer());
+                case F64 -> { for (int i = 0; i < n; i++) out.put((float) buf.getDouble()); }
+                case F16 -> { for (int i = 0; i < n; i++) out.put(HalfFloat.f16ToFloat(buf.getShort())); }
+                case BF16 -> { for (int i = 0; i < n; i++) out.put(HalfFloat.bf16ToFloat(buf.getShort())); }
                 default -> throw new AssertionError(t.dtype());
             }
         });
-        return out;
+    }
+
+    /** Decodes into {@code dst} from its position as fp64; exact for every dtype. */
+    public void readInto(String name, DoubleBuffer dst) {
+        TensorInfo t = floatTensor(name);
+        int base = dst.position();
+        forEachWindow(t, (buf, at) -> {
+            int n = buf.remaining() / t.dtype().bytes();
+            DoubleBuffer out = dst.duplicate().position(base + at);
+            switch (t.dtype()) {
+                case F64 -> out.put(buf.asDoubleBuffer());
+                case F32 -> { for (int i = 0; i < n; i++) out.put(buf.getFloat()); }
+                case F16 -> { for (int i = 0; i < n; i++) out.put(HalfFloat.f16ToFloat(buf.getShort())); }
+                case BF16 -> { for (int i = 0; i < n; i++) out.put(HalfFloat.bf16ToFloat(buf.getShort())); }
+                default -> throw new AssertionError(t.dtype());
+            }
+        });
     }
 
     @Override

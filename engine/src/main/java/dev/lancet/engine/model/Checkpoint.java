@@ -172,10 +172,14 @@ public final class Checkpoint implements AutoCloseable {
             throw new CheckpointException(shard.path(), "tensor '" + stored + "' has shape "
                     + Arrays.toString(info.shape()) + " but the config implies " + Arrays.toString(expectedShape));
         }
-        INDArray array = dtype == DataType.DOUBLE
-                ? Nd4j.createFromArray(shard.readDoubles(stored))
-                : Nd4j.createFromArray(shard.readFloats(stored)).castTo(dtype);
-        return array.reshape('c', expectedShape);
+        // decoded straight into native memory: no heap copy, so loading peaks near the fp32 model size
+        INDArray array = Nd4j.createUninitialized(dtype, expectedShape, 'c');
+        switch (dtype) {
+            case FLOAT -> shard.readInto(stored, array.data().asNioFloat());
+            case DOUBLE -> shard.readInto(stored, array.data().asNioDouble());
+            default -> throw new IllegalArgumentException("compute dtype must be FLOAT or DOUBLE, not " + dtype);
+        }
+        return array;
     }
 
     public Path tokenizerFile() {
