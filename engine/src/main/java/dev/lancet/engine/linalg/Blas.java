@@ -3,8 +3,11 @@ package dev.lancet.engine.linalg;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.CblasUpper;
 import static org.bytedeco.openblas.global.openblas.cblas_dgemm;
+import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
+import static org.bytedeco.openblas.global.openblas.cblas_ssyrk;
 
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -63,6 +66,30 @@ public final class Blas {
             call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op, i * oStride);
         }
         return out;
+    }
+
+    /**
+     * The upper triangle (row-major) of c = alpha · aᵀa + beta · c for a [k, n], c [n, n]: half the FLOPs
+     * of the GEMM for the symmetric second-moment sums of KFAC. The strict lower triangle is not touched.
+     */
+    public static INDArray syrkUpper(INDArray a, INDArray c, double alpha, double beta) {
+        INDArray x = rowMajor(a);
+        int k = Math.toIntExact(x.size(0));
+        int n = Math.toIntExact(x.size(1));
+        if (c.rank() != 2 || c.size(0) != n || c.size(1) != n || c.dataType() != x.dataType() || !isRowMajor(c)) {
+            throw new IllegalArgumentException("syrk needs a contiguous [" + n + ", " + n + "] output of "
+                    + x.dataType() + ", got " + c.shapeInfoToString());
+        }
+        switch (c.dataType()) {
+            case FLOAT -> cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, (float) alpha,
+                    new FloatPointer(x.data().addressPointer()), n, (float) beta,
+                    new FloatPointer(c.data().addressPointer()), n);
+            case DOUBLE -> cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha,
+                    new DoublePointer(x.data().addressPointer()), n, beta,
+                    new DoublePointer(c.data().addressPointer()), n);
+            default -> throw new IllegalArgumentException("syrk supports FLOAT and DOUBLE, not " + c.dataType());
+        }
+        return c;
     }
 
     /** m×k times k×n; lda/ldb are the stored row lengths of the operands. */

@@ -1,0 +1,27 @@
+package dev.lancet.engine.curvature;
+
+import dev.lancet.engine.model.TokenBatch;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.nn.Backprop;
+import dev.lancet.engine.text.CalibrationSource;
+import java.util.function.LongConsumer;
+
+/**
+ * Curvature in one plain loop: forward + backward per batch, each layer's (a, g) folded straight into the
+ * state. The actor pipeline must give the same factors; this is also its speed baseline.
+ */
+public final class DirectCalibration {
+
+    private DirectCalibration() {
+    }
+
+    public static void accumulate(Transformer model, CalibrationSource source, int batchSize, Precision precision,
+                                  KfacState state, LongConsumer progress) {
+        for (int b = 0; b < source.batches(batchSize); b++) {
+            TokenBatch batch = source.batch(b, batchSize);
+            model.lossAndBackward(batch, new Backprop(false,
+                    (layer, a, g) -> state.get(layer.name()).add(a, g, precision), batch.labelledRows()));
+            progress.accept((long) (b + 1) * batchSize);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+package dev.lancet.engine.curvature;
+
+import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.io.DType;
+import dev.lancet.engine.io.SafetensorsFile;
+import dev.lancet.engine.io.SafetensorsWriter;
+import dev.lancet.engine.io.SafetensorsWriter.Entry;
+import dev.lancet.engine.io.TensorInfo;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * KFAC factors as safetensors: {@code <layer>.A} and {@code <layer>.G} (the means), the token count in
+ * {@code __metadata__["tokens"]} and which layers carry a bias column in {@code __metadata__["bias_layers"]}.
+ * Written atomically, so {@code --add-to F --out F} never leaves a half-written file.
+ */
+public final class FactorFile {
+
+    public static final String TOKENS = "tokens";
+    public static final String BIAS_LAYERS = "bias_layers";
+
+    private FactorFile() {
+    }
+
+    public static void write(Path file, KfacState state, Precision precision) {
+        List<Entry> entries = new ArrayList<>();
+        List<String> biasLayers = new ArrayList<>();
+        for (KfacFactor f : state.factors()) {
+            entries.add(entry(f.layer() + ".A", f.a(), precision.fileType()));
+            entries.add(entry(f.layer() + ".G", f.g(), precision.fileType()));
+            if (f.hasBias()) {
+                biasLayers.add(f.layer());
+            }
+        }
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put(TOKENS, Long.toString(state.tokens()));
+        metadata.put(BIAS_LAYERS, String.join(",", biasLayers));
+        SafetensorsWriter.write(file, metadata, entries);
+    }
+
+    /** Reads a factor file back into running sums. */
+    public static KfacState read(Path file) {
+        try (SafetensorsFile in = SafetensorsFile.open(file)) {
+            String tokens = in.metadata().get(TOKENS);
+            if (tokens == null || !tokens.matches("\\d+")) {
+                throw new CheckpointException(file, "not a factor file: no '" + TOKENS + "' count in __metadata__");
+            }
+            List<String> biasLayers = List.of(in.metadata().getOrDefault(BIAS_LAYERS, "").split(","));
+            KfacState state = new KfacState();
+            for (TensorInfo t : in.tensors()) {
+                if (!t.name().endsWith(".A")) {
+                    continue;
+                }
+                String layer = t.name().substring(0, t.name().length() - 2);
+                TensorInfo g = in.find(layer + ".G")
+                        .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
+                state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
+                        matrix(in, g, file), Long.parseLong(tokens)));
+            }
+            return state;
+        }
+    }
+
+    private static INDArray matrix(SafetensorsFile in, TensorInfo t, Path file) {
+        if (t.shape().length != 2 || t.shape()[0] != t.shape()[1]) {
+            throw new CheckpointException(file, "factor '" + t.name() + "' is not a square matrix");
+        }
+        return Nd4j.createFromArray(in.readDoubles(t.name())).reshape(t.shape());
+    }
+
+    private static Entry entry(String name, INDArray matrix, DType dtype) {
+        long[] shape = matrix.shape();
+        if (dtype == DType.F32) {
+            return Entry.ofFloats(name, dtype, shape, matrix.castTo(DataType.FLOAT).data().asFloat());
+        }
+        double[] values = matrix.data().asDouble();
+        ByteBuffer bytes = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asDoubleBuffer().put(values);
+        return new Entry(name, dtype, shape, bytes);
+    }
+}

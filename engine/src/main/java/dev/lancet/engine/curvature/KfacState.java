@@ -1,0 +1,58 @@
+package dev.lancet.engine.curvature;
+
+import dev.lancet.engine.nn.Linear;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** KFAC factors of every decoder linear layer, in model order; mergeable and copyable. */
+public final class KfacState {
+
+    private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
+
+    /** Empty factors for the given layers. */
+    public static KfacState forLayers(List<Linear> layers) {
+        KfacState state = new KfacState();
+        for (Linear l : layers) {
+            state.put(KfacFactor.empty(l.name(), l.inFeatures(), l.outFeatures(), l.bias() != null));
+        }
+        return state;
+    }
+
+    public void put(KfacFactor factor) {
+        factors.put(factor.layer(), factor);
+    }
+
+    public KfacFactor get(String layer) {
+        KfacFactor f = factors.get(layer);
+        if (f == null) {
+            throw new IllegalArgumentException("no factors for layer '" + layer + "'");
+        }
+        return f;
+    }
+
+    public Collection<KfacFactor> factors() {
+        return Collections.unmodifiableCollection(factors.values());
+    }
+
+    /** Labelled positions seen (equal for every layer once a batch is folded into all of them). */
+    public long tokens() {
+        return factors.values().stream().mapToLong(KfacFactor::tokens).max().orElse(0);
+    }
+
+    /** Adds another state over the same layers. */
+    public void merge(KfacState other) {
+        if (!other.factors.keySet().equals(factors.keySet())) {
+            throw new IllegalArgumentException("cannot merge curvature of different layer sets");
+        }
+        other.factors.values().forEach(f -> factors.get(f.layer()).merge(f));
+    }
+
+    public KfacState copy() {
+        KfacState copy = new KfacState();
+        factors.values().forEach(f -> copy.put(f.copy()));
+        return copy;
+    }
+}
