@@ -40,6 +40,24 @@ public final class KfacFactor {
                 g.castTo(DataType.DOUBLE).mul(tokens), tokens));
     }
 
+    /** Adopts running sums (e.g. received from another node); the arrays must be fp64 and are not copied. */
+    public static KfacFactor fromSums(String layer, boolean bias, INDArray sumA, INDArray sumG, long tokens) {
+        if (sumA.dataType() != DataType.DOUBLE || sumG.dataType() != DataType.DOUBLE) {
+            throw new IllegalArgumentException(layer + ": running sums must be fp64");
+        }
+        return new KfacFactor(layer, bias, sumA, sumG, tokens);
+    }
+
+    /** Σ ããᵀ (live, fp64). */
+    public INDArray sumA() {
+        return sumA;
+    }
+
+    /** Σ ggᵀ (live, fp64). */
+    public INDArray sumG() {
+        return sumG;
+    }
+
     public String layer() {
         return layer;
     }

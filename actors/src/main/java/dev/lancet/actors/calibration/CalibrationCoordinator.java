@@ -1,0 +1,205 @@
+package dev.lancet.actors.calibration;
+
+import com.google.protobuf.Message;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.nn.DecoderBlock;
+import dev.lancet.engine.nn.Linear;
+import dev.lancet.engine.text.CalibrationSource;
+import dev.lancet.proto.BatchComputed;
+import dev.lancet.proto.BatchFolded;
+import dev.lancet.proto.BlockRecovered;
+import dev.lancet.proto.CalibrationProgress;
+import dev.lancet.proto.SnapshotRequest;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/**
+ * Drives one calibration run: spawns the gradient worker, one layer actor per decoder block and the
+ * curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by every
+ * block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
+ * {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost; and when all
+ * batches are folded, collects the state and sends it to whoever started the run.
+ */
+public final class CalibrationCoordinator {
+
+    public sealed interface Command extends WireMessage permits Start, Computed, Folded, Recovered {
+    }
+
+    /** Begin; the collected curvature goes to {@code replyTo}. */
+    public record Start(ActorRef<CurvatureActor.Collected> replyTo) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return SnapshotRequest.newBuilder().setReplyTo(resolver.toSerializationFormat(replyTo)).build();
+        }
+    }
+
+    public record Computed(BatchComputed result) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return result;
+        }
+    }
+
+    public record Folded(BatchFolded folded) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return folded;
+        }
+    }
+
+    /** A layer actor (re)started holding these batches; its first report doubles as "ready". */
+    public record Recovered(BlockRecovered recovered) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return recovered;
+        }
+    }
+
+    /** Progress of the run, for a progress bar or a daemon's status. */
+    public record Progress(CalibrationProgress progress) implements WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return progress;
+        }
+    }
+
+    /** Tunables of a run; see conf/application.conf for their defaults. */
+    public record Settings(int batchSize, int maxInFlight, int snapshotEvery, Precision precision) {
+    }
+
+    private final ActorContext<Command> context;
+    private final Settings settings;
+    private final int totalBatches;
+    private final long tokensPerBatch;
+    private final ActorRef<GradientWorker.Command> worker;
+    private final List<ActorRef<LayerActor.Command>> layers = new ArrayList<>();
+    private final ActorRef<CurvatureActor.Command> curvature;
+    private final ActorRef<Progress> progress;
+    private final Map<Integer, Set<Long>> foldedBy = new HashMap<>();
+    private final Set<Integer> readyBlocks = new HashSet<>();
+    private final TreeSet<Long> dispatched = new TreeSet<>();
+    private final Set<Long> complete = new HashSet<>();
+    private ActorRef<CurvatureActor.Collected> replyTo;
+    private long nextBatch;
+    private long round;
+    private int completeAtLastSnapshot;
+
+    private CalibrationCoordinator(ActorContext<Command> context, Transformer model, CalibrationSource source,
+                                   Settings settings, SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
+        this.context = context;
+        this.settings = settings;
+        this.totalBatches = source.batches(settings.batchSize());
+        this.tokensPerBatch = (long) settings.batchSize() * (source.seq() - 1);
+        this.progress = progress;
+        this.curvature = context.spawn(CurvatureActor.create(store, base), "curvature");
+        Map<String, Integer> blockOf = new HashMap<>();
+        List<DecoderBlock> blocks = model.blocks();
+        for (int i = 0; i < blocks.size(); i++) {
+            List<LinearSpec> specs = new ArrayList<>();
+            for (Linear linear : blocks.get(i).linears()) {
+                specs.add(LinearSpec.of(linear));
+                blockOf.put(linear.name(), i);
+            }
+            layers.add(context.spawn(LayerActor.create(i, specs, settings.precision(), curvature, context.getSelf()),
+                    "layer-" + i));
+            foldedBy.put(i, new HashSet<>());
+        }
+        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers),
+                "worker", DispatcherSelector.blocking());
+    }
+
+    public static Behavior<Command> create(Transformer model, CalibrationSource source, Settings settings,
+                                           SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
+        return Behaviors.setup(context ->
+                new CalibrationCoordinator(context, model, source, settings, store, base, progress).behavior());
+    }
+
+    private Behavior<Command> behavior() {
+        return Behaviors.receive(Command.class)
+                .onMessage(Start.class, this::onStart)
+                .onMessage(Computed.class, c -> Behaviors.same())
+                .onMessage(Folded.class, this::onFolded)
+                .onMessage(Recovered.class, this::onRecovered)
+                .build();
+    }
+
+    private Behavior<Command> onStart(Start start) {
+        replyTo = start.replyTo();
+        dispatch();
+        return Behaviors.same();
+    }
+
+    private boolean started() {
+        return replyTo != null && readyBlocks.size() == layers.size();
+    }
+
+    private void dispatch() {
+        if (!started()) {
+            return;
+        }
+        while (nextBatch < totalBatches && dispatched.size() - complete.size() < settings.maxInFlight()) {
+            dispatched.add(nextBatch);
+            worker.tell(new GradientWorker.Compute(nextBatch++, context.getSelf()));
+        }
+    }
+
+    private Behavior<Command> onRecovered(Recovered message) {
+        int block = message.recovered().getBlock();
+        Set<Long> held = new HashSet<>(message.recovered().getBatchesList());
+        foldedBy.put(block, held);
+        if (readyBlocks.add(block)) {
+            dispatch();
+            return Behaviors.same();
+        }
+        // a restart: whatever this block lost since its snapshot is computed again; other blocks skip duplicates
+        context.getLog().warn("layer actor of block {} restarted holding {} batches; replaying the rest", block,
+                held.size());
+        for (long batch : dispatched) {
+            if (!held.contains(batch)) {
+                complete.remove(batch);
+                worker.tell(new GradientWorker.Compute(batch, context.getSelf()));
+            }
+        }
+        return Behaviors.same();
+    }
+
+    private Behavior<Command> onFolded(Folded message) {
+        long batch = message.folded().getBatch();
+        foldedBy.get(message.folded().getBlock()).add(batch);
+        if (complete.contains(batch) || !foldedBy.values().stream().allMatch(s -> s.contains(batch))) {
+            return Behaviors.same();
+        }
+        complete.add(batch);
+        if (progress != null) {
+            progress.tell(new Progress(CalibrationProgress.newBuilder().setBatchesDone(complete.size())
+                    .setBatchesTotal(totalBatches).setTokens(complete.size() * tokensPerBatch).build()));
+        }
+        if (complete.size() == totalBatches) {
+            snapshot();
+            curvature.tell(new CurvatureActor.Collect(round, layers.size(), replyTo));
+        } else if (complete.size() - completeAtLastSnapshot >= settings.snapshotEvery()) {
+            snapshot();
+        }
+        dispatch();
+        return Behaviors.same();
+    }
+
+    private void snapshot() {
+        round++;
+        completeAtLastSnapshot = complete.size();
+        layers.forEach(layer -> layer.tell(new LayerActor.Snapshot(round, curvature)));
+    }
+}

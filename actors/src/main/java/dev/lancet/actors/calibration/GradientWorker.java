@@ -1,0 +1,55 @@
+package dev.lancet.actors.calibration;
+
+import com.google.protobuf.Message;
+import dev.lancet.engine.model.Loss;
+import dev.lancet.engine.model.TokenBatch;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.nn.Backprop;
+import dev.lancet.engine.text.CalibrationSource;
+import dev.lancet.proto.BatchComputed;
+import dev.lancet.proto.ComputeBatch;
+import dev.lancet.proto.LayerActivations;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/**
+ * Runs forward and backward for calibration batches and streams each decoder linear layer's (a, g) to the
+ * layer actor of its block as backward reaches it. Blocking work: spawn it on a blocking dispatcher.
+ */
+public final class GradientWorker {
+
+    public sealed interface Command extends WireMessage permits Compute {
+    }
+
+    public record Compute(long batch, ActorRef<CalibrationCoordinator.Command> replyTo) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return ComputeBatch.newBuilder().setBatch(batch).setReplyTo(resolver.toSerializationFormat(replyTo)).build();
+        }
+    }
+
+    private GradientWorker() {
+    }
+
+    /** @param blockOf the block index of every decoder linear layer, by name */
+    public static Behavior<Command> create(Transformer model, CalibrationSource source, int batchSize,
+                                           Map<String, Integer> blockOf, List<ActorRef<LayerActor.Command>> layers) {
+        return Behaviors.receive(Command.class)
+                .onMessage(Compute.class, compute -> {
+                    TokenBatch batch = source.batch((int) compute.batch(), batchSize);
+                    Loss loss = model.lossAndBackward(batch, new Backprop(false, (layer, a, g) ->
+                            layers.get(blockOf.get(layer.name())).tell(new LayerActor.Fold(LayerActivations.newBuilder()
+                                    .setBatch(compute.batch()).setLayer(layer.name())
+                                    .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build())),
+                            batch.labelledRows()));
+                    compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
+                            .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));
+                    return Behaviors.same();
+                })
+                .build();
+    }
+}

@@ -1,0 +1,16 @@
+package dev.lancet.actors.calibration;
+
+import dev.lancet.engine.curvature.KfacFactor;
+import dev.lancet.engine.nn.Linear;
+
+/** What a layer actor needs to know about one linear layer: its name and shape, not its weights. */
+public record LinearSpec(String name, int in, int out, boolean bias) {
+
+    public static LinearSpec of(Linear linear) {
+        return new LinearSpec(linear.name(), linear.inFeatures(), linear.outFeatures(), linear.bias() != null);
+    }
+
+    KfacFactor emptyFactor() {
+        return KfacFactor.empty(name, in, out, bias);
+    }
+}
