@@ -19,6 +19,10 @@ final class Defaults {
         return home().resolve("assets/models/tiny-llama");
     }
 
+    static Path calibrationText() {
+        return home().resolve("assets/data/brown/brown.calibration.txt");
+    }
+
     static Path evalText() {
         return home().resolve("assets/data/brown/brown.valid.txt");
     }

@@ -114,11 +114,11 @@ public final class CalibrationCoordinator {
                 blockOf.put(linear.name(), i);
             }
             layers.add(context.spawn(LayerActor.create(i, specs, settings.precision(), curvature, context.getSelf()),
-                    "layer-" + i));
+                    "layer-" + i, DispatcherSelector.fromConfig("lancet.fold-dispatcher")));
             foldedBy.put(i, new HashSet<>());
         }
         this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers),
-                "worker", DispatcherSelector.blocking());
+                "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
     }
 
     public static Behavior<Command> create(Transformer model, CalibrationSource source, Settings settings,

@@ -3,6 +3,7 @@ package dev.lancet.actors.calibration;
 import com.google.protobuf.Message;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.BlockSnapshot;
@@ -15,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
@@ -139,7 +141,9 @@ public final class LayerActor {
         if (batches.contains(m.getBatch())) {
             return Behaviors.same();
         }
-        factor.add(TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()), precision);
+        try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
+            factor.add(TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()), precision);
+        }
         batches.add(m.getBatch());
         if (folded.values().stream().allMatch(b -> b.contains(m.getBatch()))) {
             coordinator.tell(new CalibrationCoordinator.Folded(

@@ -35,7 +35,7 @@ final class TensorBlocks {
         return block.build();
     }
 
-    /** A new array outside any workspace, so it may be kept. */
+    /** A new array in the current workspace, if one is open. */
     static INDArray toArray(TensorBlock block) {
         DataType dtype = switch (block.getDtype()) {
             case F32 -> DataType.FLOAT;
@@ -43,7 +43,7 @@ final class TensorBlocks {
             default -> throw new IllegalArgumentException("tensor block without dtype");
         };
         long[] shape = block.getShapeList().stream().mapToLong(Long::longValue).toArray();
-        INDArray array = Workspaces.outside(() -> Nd4j.createUninitialized(dtype, shape, 'c'));
+        INDArray array = Nd4j.createUninitialized(dtype, shape, 'c');
         long expected = array.length() * array.data().getElementSize();
         if (block.getData().size() != expected) {
             throw new IllegalArgumentException("tensor block of shape " + block.getShapeList() + " carries "
@@ -59,8 +59,9 @@ final class TensorBlocks {
                 .addAllBatches(batches).build();
     }
 
+    /** Kept state: allocated outside any workspace. */
     static KfacFactor toFactor(FactorSums sums) {
-        return KfacFactor.fromSums(sums.getLayer(), sums.getBias(), toArray(sums.getSumA()), toArray(sums.getSumG()),
-                sums.getTokens());
+        return Workspaces.outside(() -> KfacFactor.fromSums(sums.getLayer(), sums.getBias(), toArray(sums.getSumA()),
+                toArray(sums.getSumG()), sums.getTokens()));
     }
 }

@@ -62,8 +62,17 @@ public final class Blas {
         long xStride = x.size(1) * x.size(2);
         long yStride = y.size(1) * y.size(2);
         long oStride = (long) s.m * s.n;
-        for (long i = 0; i < batch; i++) {
-            call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op, i * oStride);
+        // per-head products are too small to split across threads: waking the pool costs more than the work
+        org.nd4j.linalg.api.blas.Blas pool = Nd4j.factory().blas();
+        int threads = pool.getMaxThreads();
+        pool.setMaxThreads(1);
+        try {
+            for (long i = 0; i < batch; i++) {
+                call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op,
+                        i * oStride);
+            }
+        } finally {
+            pool.setMaxThreads(threads);
         }
         return out;
     }

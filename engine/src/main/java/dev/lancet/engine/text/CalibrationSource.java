@@ -9,9 +9,11 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Calibration windows of {@code seq} tokens from one or more text files (tokenized and concatenated in the
- * order given). Sequential: consecutive non-overlapping windows from the start. Random: window starts drawn
- * uniformly with a seeded generator, like the reference implementations' random wikitext windows.
+ * Calibration windows of {@code seq} tokens from one or more text files, each tokenized on its own; a window
+ * never spans two files, so calibrating on A and then adding B gives the same windows as calibrating on A
+ * and B at once. Sequential: consecutive non-overlapping windows from the start of each file, file by file.
+ * Random: window starts drawn uniformly over all files with a seeded generator, like the reference
+ * implementations' random wikitext windows.
  */
 public final class CalibrationSource {
 
@@ -29,40 +31,50 @@ public final class CalibrationSource {
 
     public static CalibrationSource of(Tokenizer tokenizer, List<Path> files, int samples, int seq, Sampling sampling,
                                        long seed) {
-        List<int[]> parts = new ArrayList<>();
-        int total = 0;
-        for (Path file : files) {
-            int[] ids = tokenizer.encode(TextFiles.readUtf8(file));
-            parts.add(ids);
-            total += ids.length;
-        }
-        int[] stream = new int[total];
-        int at = 0;
-        for (int[] part : parts) {
-            System.arraycopy(part, 0, stream, at, part.length);
-            at += part.length;
-        }
-        return of(stream, samples, seq, sampling, seed, files.get(files.size() - 1));
-    }
-
-    /** @param blame the file named in the error when there is too little text */
-    static CalibrationSource of(int[] stream, int samples, int seq, Sampling sampling, long seed, Path blame) {
         if (samples < 1 || seq < 2) {
             throw new IllegalArgumentException("need --samples >= 1 and --seqlen >= 2");
         }
-        int available = stream.length / seq;
-        if (sampling == Sampling.SEQUENTIAL && available < samples) {
-            throw new CheckpointException(blame, "only " + stream.length + " tokens: " + available + " windows of "
-                    + seq + ", fewer than --samples " + samples);
+        List<int[]> texts = new ArrayList<>();
+        for (Path file : files) {
+            int[] ids = tokenizer.encode(TextFiles.readUtf8(file));
+            if (ids.length < seq) {
+                throw new CheckpointException(file, "only " + ids.length + " tokens, shorter than one window of " + seq);
+            }
+            texts.add(ids);
         }
-        if (stream.length <= seq) {
-            throw new CheckpointException(blame, "only " + stream.length + " tokens, shorter than one window of " + seq);
+        Path last = files.get(files.size() - 1);
+        return sampling == Sampling.SEQUENTIAL ? sequential(texts, samples, seq, last) : random(texts, samples, seq, seed);
+    }
+
+    private static CalibrationSource sequential(List<int[]> texts, int samples, int seq, Path blame) {
+        int[] windows = new int[samples * seq];
+        int w = 0;
+        for (int[] text : texts) {
+            for (int start = 0; start + seq <= text.length && w < samples; start += seq, w++) {
+                System.arraycopy(text, start, windows, w * seq, seq);
+            }
+        }
+        if (w < samples) {
+            throw new CheckpointException(blame, "the calibration text holds only " + w + " windows of " + seq
+                    + " tokens, fewer than --samples " + samples);
+        }
+        return new CalibrationSource(windows, seq, samples);
+    }
+
+    private static CalibrationSource random(List<int[]> texts, int samples, int seq, long seed) {
+        long[] starts = new long[texts.size() + 1];
+        for (int i = 0; i < texts.size(); i++) {
+            starts[i + 1] = starts[i] + texts.get(i).length - seq + 1;
         }
         int[] windows = new int[samples * seq];
         SplittableRandom random = new SplittableRandom(seed);
         for (int w = 0; w < samples; w++) {
-            int start = sampling == Sampling.SEQUENTIAL ? w * seq : random.nextInt(stream.length - seq + 1);
-            System.arraycopy(stream, start, windows, w * seq, seq);
+            long pick = random.nextLong(starts[texts.size()]);
+            int file = 0;
+            while (pick >= starts[file + 1]) {
+                file++;
+            }
+            System.arraycopy(texts.get(file), (int) (pick - starts[file]), windows, w * seq, seq);
         }
         return new CalibrationSource(windows, seq, samples);
     }
