@@ -2,6 +2,7 @@ package dev.lancet.engine.curvature;
 
 import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
+import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -10,20 +11,26 @@ import org.nd4j.linalg.factory.Nd4j;
  * Running KFAC sums of one linear layer: Σ ããᵀ over its inputs (ã = [a; 1] when the layer has a bias) and
  * Σ ggᵀ over the gradients of the summed NLL with respect to its outputs, over {@code tokens} labelled
  * positions. Sums, not means, so that states merge by addition in any order; fp64 always.
+ *
+ * <p>Only the upper triangles are accumulated (SYRK: half a GEMM's work); the full symmetric matrices are
+ * made when read.
  */
 public final class KfacFactor {
 
     private final String layer;
     private final boolean bias;
-    private final INDArray sumA;
-    private final INDArray sumG;
+    private final INDArray upperA;
+    private final INDArray upperG;
     private long tokens;
+    /** fp32 blocks are summed here first, then added to the fp64 sums. */
+    private INDArray scratchA;
+    private INDArray scratchG;
 
-    private KfacFactor(String layer, boolean bias, INDArray sumA, INDArray sumG, long tokens) {
+    private KfacFactor(String layer, boolean bias, INDArray upperA, INDArray upperG, long tokens) {
         this.layer = layer;
         this.bias = bias;
-        this.sumA = sumA;
-        this.sumG = sumG;
+        this.upperA = upperA;
+        this.upperG = upperG;
         this.tokens = tokens;
     }
 
@@ -34,28 +41,26 @@ public final class KfacFactor {
                 Nd4j.zeros(DataType.DOUBLE, out, out), 0));
     }
 
+    /** Adopts full symmetric running sums Σ ããᵀ, Σ ggᵀ (e.g. received from another node). */
+    public static KfacFactor fromSums(String layer, boolean bias, INDArray sumA, INDArray sumG, long tokens) {
+        return Workspaces.outside(() -> new KfacFactor(layer, bias, upper(sumA), upper(sumG), tokens));
+    }
+
     /** Rebuilds running sums from stored means A, G over {@code tokens} positions. */
     public static KfacFactor fromMeans(String layer, boolean bias, INDArray a, INDArray g, long tokens) {
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, a.castTo(DataType.DOUBLE).mul(tokens),
-                g.castTo(DataType.DOUBLE).mul(tokens), tokens));
+        return Workspaces.outside(() -> new KfacFactor(layer, bias, upper(a).muli(tokens), upper(g).muli(tokens), tokens));
     }
 
-    /** Adopts running sums (e.g. received from another node); the arrays must be fp64 and are not copied. */
-    public static KfacFactor fromSums(String layer, boolean bias, INDArray sumA, INDArray sumG, long tokens) {
-        if (sumA.dataType() != DataType.DOUBLE || sumG.dataType() != DataType.DOUBLE) {
-            throw new IllegalArgumentException(layer + ": running sums must be fp64");
+    private static INDArray upper(INDArray symmetric) {
+        if (symmetric.rank() != 2 || symmetric.rows() != symmetric.columns()) {
+            throw new IllegalArgumentException("KFAC factors are square, got " + Arrays.toString(symmetric.shape()));
         }
-        return new KfacFactor(layer, bias, sumA, sumG, tokens);
-    }
-
-    /** Σ ããᵀ (live, fp64). */
-    public INDArray sumA() {
-        return sumA;
-    }
-
-    /** Σ ggᵀ (live, fp64). */
-    public INDArray sumG() {
-        return sumG;
+        int n = (int) symmetric.rows();
+        double[] values = symmetric.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        for (int i = 1; i < n; i++) {
+            Arrays.fill(values, i * n, i * n + i, 0.0); // Nd4j.triu crashes (M2.1); zero the strict lower part here
+        }
+        return Nd4j.createFromArray(values).reshape(n, n);
     }
 
     public String layer() {
@@ -72,49 +77,64 @@ public final class KfacFactor {
 
     /** Folds in one block: a [n, in] inputs and g [n, out] output gradients of n labelled positions. */
     public void add(INDArray a, INDArray g, Precision precision) {
-        if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != sumA.columns() || g.columns() != sumG.columns()) {
-            throw new IllegalArgumentException(layer + ": block a" + java.util.Arrays.toString(a.shape()) + ", g"
-                    + java.util.Arrays.toString(g.shape()) + " does not fit A " + sumA.columns() + ", G " + sumG.columns());
+        if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != upperA.columns() || g.columns() != upperG.columns()) {
+            throw new IllegalArgumentException(layer + ": block a" + Arrays.toString(a.shape()) + ", g"
+                    + Arrays.toString(g.shape()) + " does not fit A " + upperA.columns() + ", G " + upperG.columns());
         }
         INDArray input = a.castTo(precision.blockType());
         if (bias) {
             input = Nd4j.hstack(input, Nd4j.ones(precision.blockType(), a.rows(), 1));
         }
-        addSymmetric(sumA, input, precision);
-        addSymmetric(sumG, g.castTo(precision.blockType()), precision);
+        if (precision == Precision.FP64) {
+            Blas.syrkUpper(input, upperA, 1.0, 1.0);
+            Blas.syrkUpper(g.castTo(DataType.DOUBLE), upperG, 1.0, 1.0);
+        } else {
+            if (scratchA == null) {
+                scratchA = Workspaces.outside(() -> Nd4j.zeros(DataType.FLOAT, upperA.rows(), upperA.rows()));
+                scratchG = Workspaces.outside(() -> Nd4j.zeros(DataType.FLOAT, upperG.rows(), upperG.rows()));
+            }
+            upperA.addi(Blas.syrkUpper(input, scratchA, 1.0, 0.0).castTo(DataType.DOUBLE));
+            upperG.addi(Blas.syrkUpper(g.castTo(DataType.FLOAT), scratchG, 1.0, 0.0).castTo(DataType.DOUBLE));
+        }
         tokens += a.rows();
-    }
-
-    /** sum += xᵀx, computed as the upper triangle by SYRK and mirrored. */
-    private static void addSymmetric(INDArray sum, INDArray x, Precision precision) {
-        long n = x.columns();
-        INDArray upper = Blas.syrkUpper(x, Nd4j.zeros(precision.blockType(), n, n), 1.0, 0.0);
-        INDArray block = upper.add(upper.transpose()).subi(Nd4j.diag(Nd4j.diag(upper)));
-        sum.addi(block.castTo(DataType.DOUBLE));
     }
 
     /** Adds another partial state of the same layer (data seen elsewhere or earlier). */
     public void merge(KfacFactor other) {
-        if (!other.layer.equals(layer) || !java.util.Arrays.equals(other.sumA.shape(), sumA.shape())
-                || !java.util.Arrays.equals(other.sumG.shape(), sumG.shape())) {
+        if (!other.layer.equals(layer) || !Arrays.equals(other.upperA.shape(), upperA.shape())
+                || !Arrays.equals(other.upperG.shape(), upperG.shape())) {
             throw new IllegalArgumentException("cannot merge factors of " + other.layer + " into " + layer);
         }
-        sumA.addi(other.sumA);
-        sumG.addi(other.sumG);
+        upperA.addi(other.upperA);
+        upperG.addi(other.upperG);
         tokens += other.tokens;
+    }
+
+    /** Σ ããᵀ (fp64, a new symmetric array). */
+    public INDArray sumA() {
+        return symmetric(upperA);
+    }
+
+    /** Σ ggᵀ (fp64, a new symmetric array). */
+    public INDArray sumG() {
+        return symmetric(upperG);
     }
 
     /** A = Σ ããᵀ / n (fp64, a new array). */
     public INDArray a() {
-        return Workspaces.outside(() -> sumA.div(Math.max(tokens, 1)));
+        return sumA().divi(Math.max(tokens, 1));
     }
 
     /** G = Σ ggᵀ / n (fp64, a new array). */
     public INDArray g() {
-        return Workspaces.outside(() -> sumG.div(Math.max(tokens, 1)));
+        return sumG().divi(Math.max(tokens, 1));
     }
 
     public KfacFactor copy() {
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, sumA.dup(), sumG.dup(), tokens));
+        return Workspaces.outside(() -> new KfacFactor(layer, bias, upperA.dup(), upperG.dup(), tokens));
+    }
+
+    private static INDArray symmetric(INDArray upper) {
+        return Workspaces.outside(() -> upper.add(upper.transpose()).subi(Nd4j.diag(Nd4j.diag(upper))));
     }
 }
