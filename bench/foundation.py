@@ -8,7 +8,8 @@ Every measured command is printed (prefixed "$ ") exactly as it is run, from the
 JSON line it prints is appended to the results file with what the driver knows about the run:
   rep, config ("asis": the environment as it is; "native": the same command under
   `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`), impl, variant, cmd, wall_s, loadavg1 (at start) and
-  foreign_cpu: the share of the machine's CPU time that went to processes other than the command (and its
+  quiet_wait_s/busy_before (with QUIET_WAIT=S in the environment, each command first waits up to S seconds
+  for a 2 s window in which the machine is < 10% busy) and foreign_cpu: the share of the machine's CPU time that went to processes other than the command (and its
   children) while it ran, from /proc/stat minus the command's own rusage. Other sandboxes' processes are
   invisible to ps here but do show up in /proc/stat; runs with foreign_cpu > 0.15 are flagged "loaded".
 
@@ -49,8 +50,23 @@ def busy_seconds():
     return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+QUIET_WAIT = float(os.environ.get("QUIET_WAIT", "0"))
+
+
+def wait_quiet(max_wait):
+    """Waits (at most max_wait s) until other processes use < 10% of the machine over a 2 s probe."""
+    t0, probe = time.time(), None
+    while True:
+        b0 = busy_seconds()
+        time.sleep(2)
+        probe = (busy_seconds() - b0) / (2 * os.cpu_count())
+        if probe < 0.10 or time.time() - t0 >= max_wait:
+            return round(time.time() - t0, 1), round(probe, 3)
+
+
 def run(cmd, timeout=900, env=None):
     """Runs cmd (list) from the repo root; returns (stdout, stderr, rc, facts)."""
+    waited, probe = wait_quiet(QUIET_WAIT) if QUIET_WAIT > 0 else (0, None)
     print("$ " + shlex.join(cmd), flush=True)
     load1 = float(open("/proc/loadavg").read().split()[0])
     b0, r0, t0 = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
@@ -67,7 +83,7 @@ def run(cmd, timeout=900, env=None):
     mine = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     foreign = max(0.0, (b1 - b0) - mine) / (wall * os.cpu_count())
     facts = {"wall_s": round(wall, 2), "loadavg1": load1, "foreign_cpu": round(foreign, 3),
-             "cmd": shlex.join(cmd)}
+             "quiet_wait_s": waited, "busy_before": probe, "cmd": shlex.join(cmd)}
     if p.returncode != 0:
         print(f"  rc={p.returncode}: {err.strip()[-2000:]}", flush=True)
     return out, err, p.returncode, facts

@@ -9,6 +9,7 @@
 #   REPS=3 bench/run-foundation.sh          # what BENCHMARKS.md reports (about 35-40 min)
 #   SECTIONS=throughput MODELS=tiny-llama,tiny-opt REPS=3 bench/run-foundation.sh   # a subset
 #   LANCET=/path/to/launcher bench/run-foundation.sh   # another launcher (default ./lancet)
+#   QUIET_WAIT=120 REPS=3 bench/run-foundation.sh   # before each command wait up to 120 s for a quiet machine
 #   /usr/bin/python3 bench/foundation.py table bench/results/FILE.jsonl   # tables of earlier results
 #
 # Needs: a built Lancet (./lancet builds on first use), Debian's python3-torch under /usr/bin/python3,

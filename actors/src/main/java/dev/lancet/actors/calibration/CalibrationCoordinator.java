@@ -83,7 +83,9 @@ public final class CalibrationCoordinator {
     private final ActorContext<Command> context;
     private final Settings settings;
     private final int totalBatches;
-    private final long tokensPerBatch;
+    private final int windows;
+    private final int seq;
+    private long tokensDone;
     private final ActorRef<GradientWorker.Command> worker;
     private final List<ActorRef<LayerActor.Command>> layers = new ArrayList<>();
     private final ActorRef<CurvatureActor.Command> curvature;
@@ -102,7 +104,8 @@ public final class CalibrationCoordinator {
         this.context = context;
         this.settings = settings;
         this.totalBatches = source.batches(settings.batchSize());
-        this.tokensPerBatch = (long) settings.batchSize() * (source.seq() - 1);
+        this.windows = source.windows();
+        this.seq = source.seq();
         this.progress = progress;
         this.curvature = context.spawn(CurvatureActor.create(store, base), "curvature");
         Map<String, Integer> blockOf = new HashMap<>();
@@ -169,7 +172,9 @@ public final class CalibrationCoordinator {
                 held.size());
         for (long batch : dispatched) {
             if (!held.contains(batch)) {
-                complete.remove(batch);
+                if (complete.remove(batch)) {
+                    tokensDone -= (long) Math.min(settings.batchSize(), windows - batch * settings.batchSize()) * (seq - 1);
+                }
                 worker.tell(new GradientWorker.Compute(batch, context.getSelf()));
             }
         }
@@ -183,9 +188,10 @@ public final class CalibrationCoordinator {
             return Behaviors.same();
         }
         complete.add(batch);
+        tokensDone += (long) Math.min(settings.batchSize(), windows - batch * settings.batchSize()) * (seq - 1);
         if (progress != null) {
             progress.tell(new Progress(CalibrationProgress.newBuilder().setBatchesDone(complete.size())
-                    .setBatchesTotal(totalBatches).setTokens(complete.size() * tokensPerBatch).build()));
+                    .setBatchesTotal(totalBatches).setTokens(tokensDone).build()));
         }
         if (complete.size() == totalBatches) {
             snapshot();
