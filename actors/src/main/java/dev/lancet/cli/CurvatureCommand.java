@@ -99,10 +99,7 @@ final class CurvatureCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (Checkpoint checkpoint = Checkpoint.open(model);
              Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
-            if (seqlen > checkpoint.config().maxPositions()) {
-                throw new CheckpointException(checkpoint.dir().resolve(Checkpoint.CONFIG), "--seqlen " + seqlen
-                        + " exceeds max_position_embeddings " + checkpoint.config().maxPositions());
-            }
+            checkpoint.requirePositions(seqlen, "--seqlen");
             KfacState base = addTo == null ? null : FactorFile.read(addTo);
             Transformer transformer = Transformer.load(checkpoint, prec == Precision.FP64 ? DataType.DOUBLE : DataType.FLOAT);
             if (base != null) {

@@ -54,10 +54,7 @@ final class EvalCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (Checkpoint checkpoint = Checkpoint.open(model);
              Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
-            if (seqlen > checkpoint.config().maxPositions()) {
-                throw new CheckpointException(checkpoint.dir().resolve(Checkpoint.CONFIG), "--seqlen " + seqlen
-                        + " exceeds max_position_embeddings " + checkpoint.config().maxPositions());
-            }
+            checkpoint.requirePositions(seqlen, "--seqlen");
             int[] tokens = tokenizer.encode(TextFiles.readUtf8(data));
             Windows windows = Windows.of(tokens, seqlen, maxWindows);
             if (windows.count() == 0) {

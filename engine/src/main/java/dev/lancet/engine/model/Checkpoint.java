@@ -182,6 +182,14 @@ public final class Checkpoint implements AutoCloseable {
         return array;
     }
 
+    /** Rejects windows longer than the model's positions, blaming config.json and the flag that asked. */
+    public void requirePositions(int seq, String flag) {
+        if (seq > config.maxPositions()) {
+            throw new CheckpointException(dir.resolve(CONFIG), flag + " " + seq + " exceeds max_position_embeddings "
+                    + config.maxPositions());
+        }
+    }
+
     public Path tokenizerFile() {
         return dir.resolve(TOKENIZER);
     }
