@@ -12,6 +12,7 @@ import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import dev.lancet.proto.SnapshotRequest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -25,6 +26,7 @@ import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
  * Drives one calibration run: spawns the gradient worker, one layer actor per decoder block and the
@@ -35,7 +37,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 public final class CalibrationCoordinator {
 
-    public sealed interface Command extends WireMessage permits Start, Computed, Folded, Recovered {
+    public sealed interface Command extends WireMessage permits Start, Computed, Folded, Recovered, CollectDue, Finished {
     }
 
     /** Begin; the collected curvature goes to {@code replyTo}. */
@@ -68,6 +70,22 @@ public final class CalibrationCoordinator {
         }
     }
 
+    /** Timer tick: (re)ask the curvature actor for the final state. */
+    public record CollectDue() implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return SnapshotRequest.getDefaultInstance();
+        }
+    }
+
+    /** The curvature actor's collected state, on its way to whoever started the run. */
+    public record Finished(CurvatureActor.Collected collected) implements Command {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return collected.state();
+        }
+    }
+
     /** Progress of the run, for a progress bar or a daemon's status. */
     public record Progress(CalibrationProgress progress) implements WireMessage {
         @Override
@@ -79,6 +97,9 @@ public final class CalibrationCoordinator {
     /** Tunables of a run; see conf/application.conf for their defaults. */
     public record Settings(int batchSize, int maxInFlight, int snapshotEvery, Precision precision) {
     }
+
+    private static final String COLLECT = "collect";
+    private static final Duration COLLECT_RETRY = Duration.ofSeconds(5);
 
     private final ActorContext<Command> context;
     private final Settings settings;
@@ -95,13 +116,18 @@ public final class CalibrationCoordinator {
     private final TreeSet<Long> dispatched = new TreeSet<>();
     private final Set<Long> complete = new HashSet<>();
     private ActorRef<CurvatureActor.Collected> replyTo;
+    private final ActorRef<CurvatureActor.Collected> collected;
+    private final TimerScheduler<Command> timers;
     private long nextBatch;
     private long round;
     private int completeAtLastSnapshot;
 
-    private CalibrationCoordinator(ActorContext<Command> context, Transformer model, CalibrationSource source,
-                                   Settings settings, SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
+    private CalibrationCoordinator(ActorContext<Command> context, TimerScheduler<Command> timers, Transformer model,
+                                   CalibrationSource source, Settings settings, SnapshotStore store, KfacState base,
+                                   ActorRef<Progress> progress) {
         this.context = context;
+        this.timers = timers;
+        this.collected = context.messageAdapter(CurvatureActor.Collected.class, Finished::new);
         this.settings = settings;
         this.totalBatches = source.batches(settings.batchSize());
         this.windows = source.windows();
@@ -126,8 +152,8 @@ public final class CalibrationCoordinator {
 
     public static Behavior<Command> create(Transformer model, CalibrationSource source, Settings settings,
                                            SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
-        return Behaviors.setup(context ->
-                new CalibrationCoordinator(context, model, source, settings, store, base, progress).behavior());
+        return Behaviors.setup(context -> Behaviors.withTimers(timers ->
+                new CalibrationCoordinator(context, timers, model, source, settings, store, base, progress).behavior()));
     }
 
     private Behavior<Command> behavior() {
@@ -136,6 +162,11 @@ public final class CalibrationCoordinator {
                 .onMessage(Computed.class, c -> Behaviors.same())
                 .onMessage(Folded.class, this::onFolded)
                 .onMessage(Recovered.class, this::onRecovered)
+                .onMessage(CollectDue.class, due -> {
+                    curvature.tell(new CurvatureActor.Collect(round, layers.size(), collected));
+                    return Behaviors.same();
+                })
+                .onMessage(Finished.class, this::onFinished)
                 .build();
     }
 
@@ -195,11 +226,20 @@ public final class CalibrationCoordinator {
         }
         if (complete.size() == totalBatches) {
             snapshot();
-            curvature.tell(new CurvatureActor.Collect(round, layers.size(), replyTo));
+            // repeated until answered: a curvature actor that restarted meanwhile has forgotten the request
+            timers.startTimerWithFixedDelay(COLLECT, new CollectDue(), Duration.ZERO, COLLECT_RETRY);
         } else if (complete.size() - completeAtLastSnapshot >= settings.snapshotEvery()) {
             snapshot();
         }
         dispatch();
+        return Behaviors.same();
+    }
+
+    private Behavior<Command> onFinished(Finished finished) {
+        if (timers.isTimerActive(COLLECT) && finished.collected().state().getRound() == round) {
+            timers.cancel(COLLECT);
+            replyTo.tell(finished.collected());
+        }
         return Behaviors.same();
     }
 

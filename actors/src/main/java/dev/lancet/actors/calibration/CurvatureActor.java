@@ -89,6 +89,8 @@ public final class CurvatureActor {
     }
 
     private Behavior<Command> onBlockState(BlockState state) {
+        // parse before storing: a corrupt snapshot fails here (and restarts this actor), never at restore time
+        state.snapshot().getFactorsList().forEach(TensorBlocks::toFactor);
         store.save(state.snapshot());
         new ArrayList<>(pending.values()).forEach(this::tryCollect);
         return Behaviors.same();

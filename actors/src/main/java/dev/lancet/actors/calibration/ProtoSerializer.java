@@ -54,6 +54,9 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             Map.entry("Computed", (b, r) -> new CalibrationCoordinator.Computed(BatchComputed.parseFrom(b))),
             Map.entry("Folded", (b, r) -> new CalibrationCoordinator.Folded(BatchFolded.parseFrom(b))),
             Map.entry("Recovered", (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
+            Map.entry("CollectDue", (b, r) -> new CalibrationCoordinator.CollectDue()),
+            Map.entry("Finished", (b, r) -> new CalibrationCoordinator.Finished(
+                    new CurvatureActor.Collected(BlockSnapshot.parseFrom(b)))),
             Map.entry("Progress", (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))));
 
     private final ExtendedActorSystem system;

@@ -14,7 +14,11 @@ import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.CalibrationSource.Sampling;
 import dev.lancet.engine.text.Tokenizer;
+import dev.lancet.proto.BlockSnapshot;
+import dev.lancet.proto.DType;
+import dev.lancet.proto.FactorSums;
 import dev.lancet.proto.LayerActivations;
+import dev.lancet.proto.TensorBlock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -82,6 +86,24 @@ class CalibrationPipelineTest {
         ActorRef<LayerActor.Command> layer = ActorRefResolver.get(testKit.system())
                 .resolveActorRef(run.path().child("layer-1").toString());
         layer.tell(new LayerActor.Fold(LayerActivations.newBuilder().setBatch(99).setLayer("no.such.layer").build()));
+        KfacState state = result.toCompletableFuture().get(5, TimeUnit.MINUTES);
+        assertSameFactors(direct, state);
+    }
+
+    @Test
+    void crashedCurvatureActorResumesFromItsStore() throws Exception {
+        TestProbe<CalibrationCoordinator.Progress> progress = testKit.createTestProbe();
+        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(testKit.system(), "curvature-crash",
+                model, source, settings(), SnapshotStore.inMemory(), null, progress.getRef());
+        var result = CalibrationPipeline.start(testKit.system(), run);
+        while (progress.receiveMessage(java.time.Duration.ofMinutes(2)).progress().getBatchesDone() < 3) {
+            // keep reading progress
+        }
+        ActorRef<CurvatureActor.Command> curvature = ActorRefResolver.get(testKit.system())
+                .resolveActorRef(run.path().child("curvature").toString());
+        FactorSums corrupt = FactorSums.newBuilder().setLayer("x")
+                .setSumA(TensorBlock.newBuilder().addShape(2).addShape(2).setDtype(DType.F64)).build();
+        curvature.tell(new CurvatureActor.BlockState(BlockSnapshot.newBuilder().setBlock(0).addFactors(corrupt).build()));
         KfacState state = result.toCompletableFuture().get(5, TimeUnit.MINUTES);
         assertSameFactors(direct, state);
     }

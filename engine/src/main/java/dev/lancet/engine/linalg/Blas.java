@@ -23,12 +23,18 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class Blas {
 
+    /** Buffers are host memory only on ND4J's CPU backend; elsewhere (the cuda profile) ND4J's own GEMM is used. */
+    private static final boolean HOST_BUFFERS = Nd4j.getBackend().getClass().getName().contains(".cpu.");
+
     private Blas() {
     }
 
     /** c = alpha · op(a) op(b) + beta · c for 2-D arrays; returns c. */
     public static INDArray gemm(INDArray a, boolean transposeA, INDArray b, boolean transposeB, INDArray c,
                                 double alpha, double beta) {
+        if (!HOST_BUFFERS) {
+            return Nd4j.gemm(a, b, c, transposeA, transposeB, alpha, beta);
+        }
         INDArray x = rowMajor(a);
         INDArray y = rowMajor(b);
         Shape s = Shape.of(x.size(0), x.size(1), transposeA, y.size(0), y.size(1), transposeB);
@@ -50,6 +56,9 @@ public final class Blas {
      * pointer arithmetic: an ND4J slice view costs more than a small GEMM.
      */
     public static INDArray batchedGemm(INDArray a, boolean transposeA, INDArray b, boolean transposeB) {
+        if (!HOST_BUFFERS) {
+            return Nd4j.matmul(a, b, null, transposeA, transposeB, false);
+        }
         INDArray x = rowMajor(a);
         INDArray y = rowMajor(b);
         Shape s = Shape.of(x.size(1), x.size(2), transposeA, y.size(1), y.size(2), transposeB);
@@ -82,6 +91,9 @@ public final class Blas {
      * of the GEMM for the symmetric second-moment sums of KFAC. The strict lower triangle is not touched.
      */
     public static INDArray syrkUpper(INDArray a, INDArray c, double alpha, double beta) {
+        if (!HOST_BUFFERS) {
+            return Nd4j.gemm(a, a, c, true, false, alpha, beta); // the full product; its upper triangle is the same
+        }
         INDArray x = rowMajor(a);
         int k = Math.toIntExact(x.size(0));
         int n = Math.toIntExact(x.size(1));
