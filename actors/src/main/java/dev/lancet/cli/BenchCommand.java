@@ -5,17 +5,29 @@ import dev.lancet.engine.model.TokenBatch;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.nn.Backprop;
 import java.nio.file.Path;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.linalg.Blas;
+import dev.lancet.engine.linalg.Workspaces;
+import dev.lancet.engine.nn.Linear;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** Throughput of the transformer on random token batches; the Java side of BENCHMARKS.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Median tokens/s of forward (logits + loss) and train (forward + backward of the summed",
-                "next-token NLL with the per-layer (a, g) stream and decoder weight gradients) on random ids.",
+                "next-token NLL with the per-layer (a, g) stream and decoder weight gradients) on random ids;",
+                "kfac: GFLOP/s of folding one batch's (a, g) blocks into every layer's KFAC sums (fp32 blocks);",
+                "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with).",
                 "Prints one JSON line per mode, like bench/torch_baseline.py."})
 final class BenchCommand implements Callable<Integer> {
 
@@ -34,18 +46,30 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", description = "Untimed iterations first (default: ${DEFAULT-VALUE}).")
     int warmup = 2;
 
-    @Option(names = "--mode", description = "forward, train or both (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mode", description = "forward, train, both, kfac or gemm (default: ${DEFAULT-VALUE}).")
     String mode = "both";
 
     @Override
     public Integer call() {
-        if (!mode.equals("forward") && !mode.equals("train") && !mode.equals("both")) {
-            throw new IllegalArgumentException("--mode must be forward, train or both");
+        if (!List.of("forward", "train", "both", "kfac", "gemm").contains(mode)) {
+            throw new IllegalArgumentException("--mode must be forward, train, both, kfac or gemm");
+        }
+        if (mode.equals("gemm")) {
+            INDArray a = Nd4j.rand(DataType.FLOAT, 2048, 2048);
+            INDArray c = Nd4j.create(DataType.FLOAT, 2048, 2048);
+            double seconds = time(() -> Blas.gemm(a, false, a, false, c, 1.0, 0.0));
+            System.out.println(Json.object("mode", "gemm", "gflops", 2.0 * 2048 * 2048 * 2048 / seconds / 1e9,
+                    "seconds_per_iter", seconds));
+            return 0;
         }
         try (Checkpoint checkpoint = Checkpoint.open(model)) {
             Transformer transformer = Transformer.load(checkpoint, DataType.FLOAT);
             int[] ids = new SplittableRandom(0).ints((long) batch * seqlen, 0, checkpoint.config().vocabSize()).toArray();
             TokenBatch tokens = new TokenBatch(batch, seqlen, ids);
+            if (mode.equals("kfac")) {
+                benchKfac(transformer, tokens.labelledTokens());
+                return 0;
+            }
             if (!mode.equals("train")) {
                 report("forward", time(() -> transformer.loss(tokens)));
             }
@@ -55,6 +79,29 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Folds random blocks of n rows into every layer's sums; FLOPs counted as SYRK's n·d·(d+1) per factor. */
+    private void benchKfac(Transformer transformer, int rows) {
+        KfacState state = KfacState.forLayers(transformer.linears());
+        List<INDArray[]> blocks = new ArrayList<>();
+        double flops = 0;
+        for (Linear l : transformer.linears()) {
+            blocks.add(new INDArray[] {Nd4j.rand(DataType.FLOAT, rows, l.inFeatures()),
+                    Nd4j.rand(DataType.FLOAT, rows, l.outFeatures())});
+            long dimA = l.inFeatures() + (l.bias() != null ? 1 : 0);
+            flops += (double) rows * (dimA * (dimA + 1) + (long) l.outFeatures() * (l.outFeatures() + 1));
+        }
+        List<Linear> linears = transformer.linears();
+        double seconds = time(() -> {
+            try (MemoryWorkspace ignored = Workspaces.open("lancet-bench-kfac")) {
+                for (int i = 0; i < linears.size(); i++) {
+                    state.get(linears.get(i).name()).add(blocks.get(i)[0], blocks.get(i)[1], Precision.FP32);
+                }
+            }
+        });
+        System.out.println(Json.object("mode", "kfac", "gflops", flops / seconds / 1e9, "seconds_per_batch", seconds,
+                "rows", rows, "model", model.toString()));
     }
 
     private double time(Runnable step) {

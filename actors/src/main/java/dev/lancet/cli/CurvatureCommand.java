@@ -106,7 +106,9 @@ final class CurvatureCommand implements Callable<Integer> {
                 checkCompatible(base, KfacState.forLayers(transformer.linears()), addTo);
             }
             CalibrationSource source = CalibrationSource.of(tokenizer, calibration, samples, seqlen, mode, seed);
+            long calibrationStart = System.nanoTime();
             KfacState state = direct ? runDirect(transformer, source, settings, base) : run(transformer, source, settings, base);
+            double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
             FactorFile.write(out, state, prec);
             double seconds = (System.nanoTime() - start) / 1e9;
             long newTokens = (long) samples * (seqlen - 1);
@@ -115,7 +117,8 @@ final class CurvatureCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(Json.object("tokens", state.tokens(), "new_tokens", newTokens,
                         "layers", state.factors().size(), "seconds", seconds,
-                        "tokens_per_second", newTokens / seconds, "out", out.toString()));
+                        "tokens_per_second", newTokens / calibrationSeconds, "calibration_seconds", calibrationSeconds,
+                        "pipeline", direct ? "direct" : "actors", "out", out.toString()));
             }
             return 0;
         }
