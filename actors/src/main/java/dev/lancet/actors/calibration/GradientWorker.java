@@ -18,7 +18,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * Runs forward and backward for calibration batches and streams each decoder linear layer's (a, g) to the
- * layer actor of its block as backward reaches it. Blocking work: spawn it on a blocking dispatcher.
+ * layer actor of its block as backward reaches it. Blocking work: it runs on its own thread
+ * ({@code lancet.worker-dispatcher}).
  */
 public final class GradientWorker {
 
