@@ -27,7 +27,8 @@ import picocli.CommandLine.Option;
         description = {"Median tokens/s of forward (logits + loss) and train (forward + backward of the summed",
                 "next-token NLL with the per-layer (a, g) stream and decoder weight gradients) on random ids;",
                 "kfac: GFLOP/s of folding one batch's (a, g) blocks into every layer's KFAC sums (fp32 blocks);",
-                "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with).",
+                "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with);",
+                "load: peak resident memory (VmHWM) after loading the model, against its fp32 size.",
                 "Prints one JSON line per mode, like bench/torch_baseline.py."})
 final class BenchCommand implements Callable<Integer> {
 
@@ -46,13 +47,13 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", description = "Untimed iterations first (default: ${DEFAULT-VALUE}).")
     int warmup = 2;
 
-    @Option(names = "--mode", description = "forward, train, both, kfac or gemm (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mode", description = "forward, train, both, kfac, gemm or load (default: ${DEFAULT-VALUE}).")
     String mode = "both";
 
     @Override
     public Integer call() {
-        if (!List.of("forward", "train", "both", "kfac", "gemm").contains(mode)) {
-            throw new IllegalArgumentException("--mode must be forward, train, both, kfac or gemm");
+        if (!List.of("forward", "train", "both", "kfac", "gemm", "load").contains(mode)) {
+            throw new IllegalArgumentException("--mode must be forward, train, both, kfac, gemm or load");
         }
         if (mode.equals("gemm")) {
             INDArray a = Nd4j.rand(DataType.FLOAT, 2048, 2048);
@@ -64,6 +65,13 @@ final class BenchCommand implements Callable<Integer> {
         }
         try (Checkpoint checkpoint = Checkpoint.open(model)) {
             Transformer transformer = Transformer.load(checkpoint, DataType.FLOAT);
+            if (mode.equals("load")) {
+                long parameters = transformer.parameters().values().stream().mapToLong(INDArray::length).sum();
+                System.out.println(Json.object("mode", "load", "parameters", parameters,
+                        "fp32_mib", parameters * 4 / 1048576.0, "peak_rss_mib", peakRssKib() / 1024.0,
+                        "model", model.toString()));
+                return 0;
+            }
             int[] ids = new SplittableRandom(0).ints((long) batch * seqlen, 0, checkpoint.config().vocabSize()).toArray();
             TokenBatch tokens = new TokenBatch(batch, seqlen, ids);
             if (mode.equals("kfac")) {
@@ -102,6 +110,17 @@ final class BenchCommand implements Callable<Integer> {
         });
         System.out.println(Json.object("mode", "kfac", "gflops", flops / seconds / 1e9, "seconds_per_batch", seconds,
                 "rows", rows, "model", model.toString()));
+    }
+
+    /** VmHWM of /proc/self/status: the most resident memory this process has had. */
+    private static long peakRssKib() {
+        try {
+            return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status")).stream()
+                    .filter(l -> l.startsWith("VmHWM:")).mapToLong(l -> Long.parseLong(l.replaceAll("\\D", "")))
+                    .findFirst().orElse(-1);
+        } catch (java.io.IOException e) {
+            return -1;
+        }
     }
 
     private double time(Runnable step) {

@@ -316,13 +316,32 @@ public final class SafetensorsFile implements AutoCloseable {
         return t;
     }
 
-    /** Maps the tensor window by window (each a whole number of elements) and hands each with its first element index. */
+    /** Decoding reads through this much buffer at a time, whatever the tensor's size. */
+    private static final int READ_CHUNK = 8 << 20;
+
+    /**
+     * Reads the tensor chunk by chunk (each a whole number of elements) into one reused buffer and hands each
+     * with its first element index. Reading rather than mapping keeps the file's pages out of this process's
+     * resident memory, so loading peaks near the decoded model's size.
+     */
     private void forEachWindow(TensorInfo t, ObjIntConsumer<ByteBuffer> reader) {
         int bytes = t.dtype().bytes();
-        long step = Math.max(window / bytes, 1) * (long) bytes;
         long length = t.end() - t.begin();
+        int step = (int) Math.min(Math.max(Math.min(window, READ_CHUNK) / bytes, 1) * (long) bytes, Math.max(length, 1));
+        ByteBuffer chunk = ByteBuffer.allocateDirect(step).order(ByteOrder.LITTLE_ENDIAN);
         for (long pos = 0; pos < length; pos += step) {
-            reader.accept(map(t, pos, Math.min(step, length - pos)), (int) (pos / bytes));
+            chunk.clear().limit((int) Math.min(step, length - pos));
+            long at = dataStart + t.begin() + pos;
+            try {
+                while (chunk.hasRemaining()) {
+                    if (channel.read(chunk, at + chunk.position()) < 0) {
+                        throw new CheckpointException(file, "tensor '" + t.name() + "' ends early (file truncated while open?)");
+                    }
+                }
+            } catch (IOException e) {
+                throw new CheckpointException(file, "cannot read tensor '" + t.name() + "': " + e, e);
+            }
+            reader.accept(chunk.flip(), (int) (pos / bytes));
         }
     }
 
