@@ -135,6 +135,7 @@ public final class CalibrationCoordinator {
         this.progress = progress;
         this.curvature = context.spawn(CurvatureActor.create(store, base), "curvature");
         Map<String, Integer> blockOf = new HashMap<>();
+        String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
         List<DecoderBlock> blocks = model.blocks();
         for (int i = 0; i < blocks.size(); i++) {
             List<LinearSpec> specs = new ArrayList<>();
@@ -143,7 +144,7 @@ public final class CalibrationCoordinator {
                 blockOf.put(linear.name(), i);
             }
             layers.add(context.spawn(LayerActor.create(i, specs, settings.precision(), curvature, context.getSelf()),
-                    "layer-" + i, DispatcherSelector.fromConfig("lancet.fold-dispatcher")));
+                    "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
             foldedBy.put(i, new HashSet<>());
         }
         this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers),
