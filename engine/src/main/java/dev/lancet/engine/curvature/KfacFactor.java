@@ -22,9 +22,6 @@ public final class KfacFactor {
     private final INDArray upperA;
     private final INDArray upperG;
     private long tokens;
-    /** fp32 blocks are summed here first, then added to the fp64 sums. */
-    private INDArray scratchA;
-    private INDArray scratchG;
 
     private KfacFactor(String layer, boolean bias, INDArray upperA, INDArray upperG, long tokens) {
         this.layer = layer;
@@ -89,12 +86,11 @@ public final class KfacFactor {
             Blas.syrkUpper(input, upperA, 1.0, 1.0);
             Blas.syrkUpper(g.castTo(DataType.DOUBLE), upperG, 1.0, 1.0);
         } else {
-            if (scratchA == null) {
-                scratchA = Workspaces.outside(() -> Nd4j.zeros(DataType.FLOAT, upperA.rows(), upperA.rows()));
-                scratchG = Workspaces.outside(() -> Nd4j.zeros(DataType.FLOAT, upperG.rows(), upperG.rows()));
-            }
-            upperA.addi(Blas.syrkUpper(input, scratchA, 1.0, 0.0).castTo(DataType.DOUBLE));
-            upperG.addi(Blas.syrkUpper(g.castTo(DataType.FLOAT), scratchG, 1.0, 0.0).castTo(DataType.DOUBLE));
+            // the block's upper triangle in fp32 (zeros below, SYRK leaves them), then added in fp64
+            upperA.addi(Blas.syrkUpper(input, Nd4j.zeros(DataType.FLOAT, upperA.rows(), upperA.rows()), 1.0, 0.0)
+                    .castTo(DataType.DOUBLE));
+            upperG.addi(Blas.syrkUpper(g.castTo(DataType.FLOAT), Nd4j.zeros(DataType.FLOAT, upperG.rows(), upperG.rows()),
+                    1.0, 0.0).castTo(DataType.DOUBLE));
         }
         tokens += a.rows();
     }
