@@ -163,7 +163,7 @@ final class CurvatureCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new CheckpointException(file, "has no factors for layer '" + f.layer() + "' of this model");
             }
-            if (old.sumA().rows() != f.sumA().rows() || old.sumG().rows() != f.sumG().rows()) {
+            if (old.dimA() != f.dimA() || old.dimG() != f.dimG()) {
                 throw new CheckpointException(file, "factors of '" + f.layer() + "' have another shape than this model's layer");
             }
         }

@@ -1,19 +1,20 @@
 package dev.lancet.engine.curvature;
 
 import dev.lancet.engine.io.CheckpointException;
-import dev.lancet.engine.io.DType;
 import dev.lancet.engine.io.SafetensorsFile;
 import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
 import dev.lancet.engine.io.TensorInfo;
-import java.nio.ByteBuffer;
+import dev.lancet.engine.linalg.Workspaces;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -34,8 +35,8 @@ public final class FactorFile {
         List<Entry> entries = new ArrayList<>();
         List<String> biasLayers = new ArrayList<>();
         for (KfacFactor f : state.factors()) {
-            entries.add(entry(f.layer() + ".A", f.a(), precision.fileType()));
-            entries.add(entry(f.layer() + ".G", f.g(), precision.fileType()));
+            entries.add(entry(f.layer() + ".A", f.dimA(), f::a, precision));
+            entries.add(entry(f.layer() + ".G", f.dimG(), f::g, precision));
             if (f.hasBias()) {
                 biasLayers.add(f.layer());
             }
@@ -44,6 +45,17 @@ public final class FactorFile {
         metadata.put(TOKENS, Long.toString(state.tokens()));
         metadata.put(BIAS_LAYERS, String.join(",", biasLayers));
         SafetensorsWriter.write(file, metadata, entries);
+    }
+
+    /** A mean computed only when the writer reaches it, in a workspace recycled for the next one. */
+    private static Entry entry(String name, int n, Supplier<INDArray> mean, Precision precision) {
+        return new Entry(name, precision.fileType(), new long[] {n, n}, sink -> {
+            try (MemoryWorkspace ignored = Workspaces.open("lancet-factor-file")) {
+                INDArray values = mean.get().castTo(precision.blockType());
+                sink.accept(values.data().asNio().order(ByteOrder.LITTLE_ENDIAN)
+                        .limit((int) (values.length() * values.data().getElementSize())));
+            }
+        });
     }
 
     /** Reads a factor file back into running sums. */
@@ -73,17 +85,8 @@ public final class FactorFile {
         if (t.shape().length != 2 || t.shape()[0] != t.shape()[1]) {
             throw new CheckpointException(file, "factor '" + t.name() + "' is not a square matrix");
         }
-        return Nd4j.createFromArray(in.readDoubles(t.name())).reshape(t.shape());
-    }
-
-    private static Entry entry(String name, INDArray matrix, DType dtype) {
-        long[] shape = matrix.shape();
-        if (dtype == DType.F32) {
-            return Entry.ofFloats(name, dtype, shape, matrix.castTo(DataType.FLOAT).data().asFloat());
-        }
-        double[] values = matrix.data().asDouble();
-        ByteBuffer bytes = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
-        bytes.asDoubleBuffer().put(values);
-        return new Entry(name, dtype, shape, bytes);
+        INDArray matrix = Nd4j.createUninitialized(DataType.DOUBLE, t.shape(), 'c');
+        in.readInto(t.name(), matrix.data().asNioDouble());
+        return matrix;
     }
 }

@@ -2,6 +2,7 @@ package dev.lancet.engine.curvature;
 
 import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
+import java.nio.DoubleBuffer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -53,11 +54,14 @@ public final class KfacFactor {
             throw new IllegalArgumentException("KFAC factors are square, got " + Arrays.toString(symmetric.shape()));
         }
         int n = (int) symmetric.rows();
-        double[] values = symmetric.castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        INDArray upper = symmetric.castTo(DataType.DOUBLE).dup('c');
+        DoubleBuffer values = upper.data().asNioDouble();
         for (int i = 1; i < n; i++) {
-            Arrays.fill(values, i * n, i * n + i, 0.0); // Nd4j.triu crashes (M2.1); zero the strict lower part here
+            for (int j = 0; j < i; j++) {
+                values.put(i * n + j, 0.0); // Nd4j.triu crashes (M2.1); zero the strict lower part here
+            }
         }
-        return Nd4j.createFromArray(values).reshape(n, n);
+        return upper;
     }
 
     public String layer() {
@@ -70,6 +74,16 @@ public final class KfacFactor {
 
     public long tokens() {
         return tokens;
+    }
+
+    /** Rows of A: the layer's inputs, plus one with a bias. */
+    public int dimA() {
+        return (int) upperA.rows();
+    }
+
+    /** Rows of G: the layer's outputs. */
+    public int dimG() {
+        return (int) upperG.rows();
     }
 
     /** Folds in one block: a [n, in] inputs and g [n, out] output gradients of n labelled positions. */
@@ -106,22 +120,22 @@ public final class KfacFactor {
         tokens += other.tokens;
     }
 
-    /** Σ ããᵀ (fp64, a new symmetric array). */
+    /** Σ ããᵀ (fp64, a new symmetric array in the current workspace, if any). */
     public INDArray sumA() {
         return symmetric(upperA);
     }
 
-    /** Σ ggᵀ (fp64, a new symmetric array). */
+    /** Σ ggᵀ (fp64, a new symmetric array in the current workspace, if any). */
     public INDArray sumG() {
         return symmetric(upperG);
     }
 
-    /** A = Σ ããᵀ / n (fp64, a new array). */
+    /** A = Σ ããᵀ / n (fp64, a new array in the current workspace, if any). */
     public INDArray a() {
         return sumA().divi(Math.max(tokens, 1));
     }
 
-    /** G = Σ ggᵀ / n (fp64, a new array). */
+    /** G = Σ ggᵀ / n (fp64, a new array in the current workspace, if any). */
     public INDArray g() {
         return sumG().divi(Math.max(tokens, 1));
     }
@@ -130,7 +144,14 @@ public final class KfacFactor {
         return Workspaces.outside(() -> new KfacFactor(layer, bias, upperA.dup(), upperG.dup(), tokens));
     }
 
+    /** U + Uᵀ with U's diagonal counted once. */
     private static INDArray symmetric(INDArray upper) {
-        return Workspaces.outside(() -> upper.add(upper.transpose()).subi(Nd4j.diag(Nd4j.diag(upper))));
+        INDArray full = upper.add(upper.transpose());
+        int n = (int) upper.rows();
+        DoubleBuffer values = full.data().asNioDouble();
+        for (int i = 0; i < n; i++) {
+            values.put(i * (n + 1), values.get(i * (n + 1)) / 2);
+        }
+        return full;
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -15,6 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
 
 /** Writes safetensors files laid out as the reference implementation does, so round trips are byte-identical. */
 public final class SafetensorsWriter {
@@ -23,14 +25,38 @@ public final class SafetensorsWriter {
     private SafetensorsWriter() {
     }
 
-    /** One tensor to write; {@code data} holds exactly elements * dtype bytes, little-endian, from its position. */
-    public record Entry(String name, DType dtype, long[] shape, ByteBuffer data) {
+    /**
+     * A tensor's bytes (little-endian, exactly elements * dtype bytes in all), made when the writer reaches the
+     * tensor and handed to {@code sink} in one or more pieces that need stay valid only during the call. Large
+     * tensors computed on the fly (factor means, pruned weights) thus never exist all at once.
+     */
+    @FunctionalInterface
+    public interface Body {
+        void emit(Consumer<ByteBuffer> sink);
+    }
+
+    /** One tensor to write. */
+    public record Entry(String name, DType dtype, long[] shape, Body body) {
         public Entry {
-            long expected = Math.multiplyExact(elements(shape), dtype.bytes());
+            bytes(name, dtype, shape); // validates the shape now rather than half-way through the file
+        }
+
+        /** A tensor whose bytes are {@code data} from its position. */
+        public Entry(String name, DType dtype, long[] shape, ByteBuffer data) {
+            this(name, dtype, shape, sink -> sink.accept(data.duplicate())); // leave the caller's position alone
+            long expected = bytes(name, dtype, shape);
             if (data.remaining() != expected) {
                 throw new IllegalArgumentException("tensor '" + name + "' shape " + Arrays.toString(shape) + " of "
                         + dtype + " needs " + expected + " bytes, data has " + data.remaining());
             }
+        }
+
+        long bytes() {
+            return bytes(name, dtype, shape);
+        }
+
+        private static long bytes(String name, DType dtype, long[] shape) {
+            return Math.multiplyExact(elements(shape), dtype.bytes());
         }
 
         /** Encodes fp32 values as {@code target}, rounding to nearest even for F16/BF16. */
@@ -83,7 +109,7 @@ public final class SafetensorsWriter {
                 writeFully(out, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
                 writeFully(out, ByteBuffer.wrap(header));
                 for (Entry e : tensors) {
-                    writeFully(out, e.data().duplicate()); // leave the caller's buffer position alone
+                    writeBody(out, e);
                 }
                 out.force(true);
             }
@@ -114,7 +140,7 @@ public final class SafetensorsWriter {
             t.put("dtype", e.dtype().name());
             ArrayNode shape = t.putArray("shape");
             Arrays.stream(e.shape()).forEach(shape::add);
-            long end = offset + e.data().remaining();
+            long end = offset + e.bytes();
             t.putArray("data_offsets").add(offset).add(end);
             offset = end;
         }
@@ -122,6 +148,26 @@ public final class SafetensorsWriter {
         byte[] padded = Arrays.copyOf(json, (json.length + 7) & ~7); // data section starts 8-byte aligned
         Arrays.fill(padded, json.length, padded.length, (byte) ' ');
         return padded;
+    }
+
+    private static void writeBody(FileChannel out, Entry e) throws IOException {
+        long[] written = {0};
+        try {
+            e.body().emit(piece -> {
+                written[0] += piece.remaining();
+                try {
+                    writeFully(out, piece);
+                } catch (IOException io) {
+                    throw new UncheckedIOException(io);
+                }
+            });
+        } catch (UncheckedIOException io) {
+            throw io.getCause();
+        }
+        if (written[0] != e.bytes()) {
+            throw new IllegalArgumentException("tensor '" + e.name() + "' shape " + Arrays.toString(e.shape()) + " of "
+                    + e.dtype() + " needs " + e.bytes() + " bytes, its body gave " + written[0]);
+        }
     }
 
     private static void writeFully(FileChannel out, ByteBuffer buf) throws IOException {

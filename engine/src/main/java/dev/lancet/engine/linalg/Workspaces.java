@@ -2,6 +2,7 @@ package dev.lancet.engine.linalg;
 
 import java.util.function.Supplier;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
 import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
 import org.nd4j.linalg.api.memory.enums.LearningPolicy;
@@ -30,6 +31,16 @@ public final class Workspaces {
     /** Opens the named per-thread workspace; close it (try-with-resources) to recycle its memory. */
     public static MemoryWorkspace open(String name) {
         return Nd4j.getWorkspaceManager().getAndActivateWorkspace(CONFIG, name);
+    }
+
+    /**
+     * Runs {@code step} in the named workspace opened inside the active workspace {@code parent} and returns its
+     * result moved into {@code parent}: everything else the step allocated is recycled as soon as it ends.
+     */
+    public static INDArray nested(String name, String parent, Supplier<INDArray> step) {
+        try (MemoryWorkspace ignored = open(name)) {
+            return step.get().leverageTo(parent, true);
+        }
     }
 
     /** Runs {@code allocation} outside any workspace, for arrays that must outlive the current scope. */

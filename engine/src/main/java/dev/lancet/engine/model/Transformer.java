@@ -37,6 +37,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  */
 public final class Transformer {
 
+    /** Workspaces: a whole forward (+ backward) step, and the nested scope of one block or the head. */
+    private static final String FORWARD = "lancet-forward";
+    private static final String STEP = "lancet-step";
+    private static final String BLOCK = "lancet-block";
+
     private final ModelConfig config;
     private final DataType dtype;
     private final INDArray tokenEmbedding;
@@ -95,18 +100,15 @@ public final class Transformer {
 
     /** Logits [batch·seq, vocab]. */
     public INDArray logits(TokenBatch batch) {
-        INDArray x = embed(batch);
-        for (DecoderBlock block : blocks) {
-            x = block.forward(x, batch.batch(), batch.seq()).output();
+        try (MemoryWorkspace ignored = Workspaces.open(FORWARD)) {
+            return forwardLogits(batch).detach();
         }
-        return headLogits(finalNorm.forward(x).output());
     }
 
     /** Summed NLL over the labelled positions, forward only. */
     public Loss loss(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Workspaces.open("lancet-forward")) {
-            INDArray logProbs = Softmax.logRowsInPlace(logits(batch));
-            return new Loss(nll(logProbs, batch), batch.labelledTokens());
+        try (MemoryWorkspace ignored = Workspaces.open(FORWARD)) {
+            return new Loss(softmaxNll(forwardLogits(batch), batch), batch.labelledTokens());
         }
     }
 
@@ -115,7 +117,7 @@ public final class Transformer {
      * {@code backprop} (its {@code a}, {@code g} and, if asked, its weight gradient) as backward reaches it.
      */
     public Loss lossAndBackward(TokenBatch batch, Backprop backprop) {
-        try (MemoryWorkspace ignored = Workspaces.open("lancet-step")) {
+        try (MemoryWorkspace ignored = Workspaces.open(STEP)) {
             return step(batch, backprop);
         }
     }
@@ -131,21 +133,23 @@ public final class Transformer {
             x = state.output();
         }
         Norm.State finalState = finalNorm.forward(x);
-        INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
-        INDArray logProbs = Softmax.logRowsInPlace(Blas.gemm(projected, false, head, true));
-        Loss loss = new Loss(nll(logProbs, batch), batch.labelledTokens());
-
-        INDArray dLogits = softmaxMinusOneHot(logProbs, batch);
-        INDArray dx = Blas.gemm(dLogits, false, head, false);
-        if (projectOut != null) {
-            dx = projectOut.backward(finalState.output(), dx, backprop);
-        }
-        dx = finalNorm.backward(finalState, dx);
+        double[] nll = new double[1];
+        // the vocabulary-wide logits and their gradient are the largest temporaries: free them before the blocks
+        INDArray dx = Workspaces.nested(BLOCK, STEP, () -> {
+            INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
+            INDArray probs = Blas.gemm(projected, false, head, true);
+            nll[0] = softmaxNll(probs, batch);
+            INDArray dProjected = Blas.gemm(softmaxMinusOneHot(probs, batch), false, head, false);
+            return finalNorm.backward(finalState,
+                    projectOut == null ? dProjected : projectOut.backward(finalState.output(), dProjected, backprop));
+        });
         for (int i = blocks.size() - 1; i >= 0; i--) {
-            dx = blocks.get(i).backward(states.get(i), dx, backprop, b, t);
-            states.set(i, null);
+            DecoderBlock block = blocks.get(i);
+            DecoderBlock.State state = states.set(i, null);
+            INDArray dy = dx;
+            dx = Workspaces.nested(BLOCK, STEP, () -> block.backward(state, dy, backprop, b, t));
         }
-        return loss;
+        return new Loss(nll[0], batch.labelledTokens());
     }
 
     private INDArray embed(TokenBatch batch) {
@@ -164,37 +168,44 @@ public final class Transformer {
         return x;
     }
 
+    /** Logits in the active {@link #FORWARD} workspace; each block's temporaries are recycled when it ends. */
+    private INDArray forwardLogits(TokenBatch batch) {
+        INDArray x = embed(batch);
+        for (DecoderBlock block : blocks) {
+            INDArray input = x;
+            x = Workspaces.nested(BLOCK, FORWARD, () -> block.forward(input, batch.batch(), batch.seq()).output());
+        }
+        return headLogits(finalNorm.forward(x).output());
+    }
+
     private INDArray headLogits(INDArray normalized) {
         INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
         return Blas.gemm(projected, false, head, true);
     }
 
-
-    private static double nll(INDArray logProbs, TokenBatch batch) {
-        DataBuffer data = logProbs.data();
-        long vocab = logProbs.size(1);
-        int[] ids = batch.ids();
-        double sum = 0;
-        for (int row : batch.labelledRows()) {
-            sum -= data.getDouble(row * vocab + ids[row + 1]);
+    /** Summed NLL of the labelled positions; leaves softmax(logits) in {@code logits}. */
+    private static double softmaxNll(INDArray logits, TokenBatch batch) {
+        int[] rows = batch.labelledRows();
+        int[] labels = new int[rows.length];
+        for (int k = 0; k < rows.length; k++) {
+            labels[k] = batch.ids()[rows[k] + 1];
         }
-        return sum;
+        return Softmax.crossEntropyInPlace(logits, rows, labels);
     }
 
     /** d(Σ NLL)/d logits = softmax − onehot(label) on labelled rows, 0 on the rest; reuses the buffer. */
-    private static INDArray softmaxMinusOneHot(INDArray logProbs, TokenBatch batch) {
-        INDArray grad = Transforms.exp(logProbs, false);
-        DataBuffer data = grad.data();
-        long vocab = grad.size(1);
+    private static INDArray softmaxMinusOneHot(INDArray probs, TokenBatch batch) {
+        DataBuffer data = probs.data();
+        long vocab = probs.size(1);
         int[] ids = batch.ids();
         for (int row : batch.labelledRows()) {
             long at = row * vocab + ids[row + 1];
             data.put(at, data.getDouble(at) - 1.0);
         }
         for (int b = 0; b < batch.batch(); b++) {
-            grad.getRow((long) b * batch.seq() + batch.seq() - 1).assign(0);
+            probs.getRow((long) b * batch.seq() + batch.seq() - 1).assign(0);
         }
-        return grad;
+        return probs;
     }
 
     /** Reads tensors in the order the config implies, checking each shape. */

@@ -1,11 +1,12 @@
 package dev.lancet.engine.nn;
 
+import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
- * Row-wise softmax and log-softmax of row-major arrays, in place, from ND4J's element-wise and reduction
- * ops: its SoftMax/LogSoftMax custom ops were 3× slower than this composition here (BENCHMARKS.md).
+ * Row-wise softmax of row-major arrays, in place, from ND4J's element-wise and reduction ops: its
+ * SoftMax/LogSoftMax custom ops were 3× slower than this composition here (BENCHMARKS.md).
  */
 public final class Softmax {
 
@@ -14,19 +15,31 @@ public final class Softmax {
 
     /** Softmax over the last axis. */
     public static INDArray rowsInPlace(INDArray x) {
-        INDArray rows = x.reshape('c', x.length() / x.size(-1), x.size(-1));
-        rows.subiColumnVector(rows.max(1));
-        Transforms.exp(rows, false);
-        rows.diviColumnVector(rows.sum(1));
+        crossEntropyInPlace(x, new int[0], new int[0]);
         return x;
     }
 
-    /** Log-softmax over the last axis. */
-    public static INDArray logRowsInPlace(INDArray x) {
-        INDArray rows = x.reshape('c', x.length() / x.size(-1), x.size(-1));
-        rows.subiColumnVector(rows.max(1));
-        INDArray logSum = Transforms.log(Transforms.exp(rows, true).sum(1), false);
-        rows.subiColumnVector(logSum);
-        return x;
+    /**
+     * Softmax over the last axis of {@code x} [rows, classes], in place, and the summed cross-entropy
+     * Σₖ −log softmax(x)[rows[k], classes[k]], taken as (log Σ exp) − x from the max-shifted row before
+     * exponentiation: exact without keeping a second vocabulary-wide array of log-probabilities.
+     */
+    public static double crossEntropyInPlace(INDArray x, int[] rows, int[] classes) {
+        INDArray matrix = x.reshape('c', x.length() / x.size(-1), x.size(-1));
+        matrix.subiColumnVector(matrix.max(1));
+        DataBuffer data = matrix.data();
+        long width = matrix.size(1);
+        double[] shifted = new double[rows.length];
+        for (int k = 0; k < rows.length; k++) {
+            shifted[k] = data.getDouble(rows[k] * width + classes[k]);
+        }
+        Transforms.exp(matrix, false);
+        INDArray sums = matrix.sum(1);
+        double loss = 0;
+        for (int k = 0; k < rows.length; k++) {
+            loss += Math.log(sums.getDouble(rows[k])) - shifted[k];
+        }
+        matrix.diviColumnVector(sums);
+        return loss;
     }
 }

@@ -120,4 +120,22 @@ class SafetensorsWriterTest {
         assertThrows(IllegalArgumentException.class,
                 () -> SafetensorsWriter.write(dir.resolve("dup.safetensors"), Map.of(), List.of(x, x)));
     }
+
+    @Test
+    void streamedBodiesArriveInPiecesAndAShortBodyFailsTheWholeFile() throws IOException {
+        Path file = dir.resolve("pieces.safetensors");
+        SafetensorsWriter.write(file, Map.of(), List.of(new Entry("x", DType.F32, new long[] {2}, sink -> {
+            sink.accept(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, 1.5f));
+            sink.accept(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, -2f));
+        })));
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            assertArrayEquals(new float[] {1.5f, -2f}, f.readFloats("x"));
+        }
+        Path shortFile = dir.resolve("short.safetensors");
+        assertThrows(IllegalArgumentException.class, () -> SafetensorsWriter.write(shortFile, Map.of(),
+                List.of(new Entry("x", DType.F32, new long[] {2}, sink -> sink.accept(ByteBuffer.allocate(4))))));
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList());
+        }
+    }
 }
