@@ -82,7 +82,7 @@ public final class CalibrationCoordinator {
     public record Finished(CurvatureActor.Collected collected) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return collected.state();
+            return collected.state().toProto();
         }
     }
 
@@ -133,9 +133,8 @@ public final class CalibrationCoordinator {
         this.windows = source.windows();
         this.seq = source.seq();
         this.progress = progress;
-        this.curvature = context.spawn(CurvatureActor.create(store, base), "curvature");
         Map<String, Integer> blockOf = new HashMap<>();
-        String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
+        List<List<LinearSpec>> layout = new ArrayList<>();
         List<DecoderBlock> blocks = model.blocks();
         for (int i = 0; i < blocks.size(); i++) {
             List<LinearSpec> specs = new ArrayList<>();
@@ -143,8 +142,13 @@ public final class CalibrationCoordinator {
                 specs.add(LinearSpec.of(linear));
                 blockOf.put(linear.name(), i);
             }
-            layers.add(context.spawn(LayerActor.create(i, specs, settings.precision(), curvature, context.getSelf()),
-                    "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
+            layout.add(specs);
+        }
+        this.curvature = context.spawn(CurvatureActor.create(store, base, layout), "curvature");
+        String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
+        for (int i = 0; i < layout.size(); i++) {
+            layers.add(context.spawn(LayerActor.create(i, layout.get(i), settings.precision(), curvature,
+                    context.getSelf()), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
             foldedBy.put(i, new HashSet<>());
         }
         this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers),
@@ -226,27 +230,28 @@ public final class CalibrationCoordinator {
                     .setBatchesTotal(totalBatches).setTokens(tokensDone).build()));
         }
         if (complete.size() == totalBatches) {
-            snapshot();
+            snapshot(true);
             // repeated until answered: a curvature actor that restarted meanwhile has forgotten the request
             timers.startTimerWithFixedDelay(COLLECT, new CollectDue(), Duration.ZERO, COLLECT_RETRY);
-        } else if (complete.size() - completeAtLastSnapshot >= settings.snapshotEvery()) {
-            snapshot();
+        } else if (settings.snapshotEvery() > 0 && complete.size() - completeAtLastSnapshot >= settings.snapshotEvery()) {
+            snapshot(false);
         }
         dispatch();
         return Behaviors.same();
     }
 
     private Behavior<Command> onFinished(Finished finished) {
-        if (timers.isTimerActive(COLLECT) && finished.collected().state().getRound() == round) {
+        if (timers.isTimerActive(COLLECT) && finished.collected().state().round() == round) {
             timers.cancel(COLLECT);
             replyTo.tell(finished.collected());
         }
         return Behaviors.same();
     }
 
-    private void snapshot() {
+    /** A snapshot round; the {@code last} one, once every batch is folded, hands the sums over. */
+    private void snapshot(boolean last) {
         round++;
         completeAtLastSnapshot = complete.size();
-        layers.forEach(layer -> layer.tell(new LayerActor.Snapshot(round, curvature)));
+        layers.forEach(layer -> layer.tell(new LayerActor.Snapshot(round, last, curvature)));
     }
 }

@@ -1,15 +1,16 @@
 package dev.lancet.actors.calibration;
 
 import com.google.protobuf.Message;
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
+import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.KfacState;
-import dev.lancet.proto.BlockSnapshot;
-import dev.lancet.proto.FactorSums;
 import dev.lancet.proto.RestoreRequest;
 import dev.lancet.proto.SnapshotRequest;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -26,11 +27,11 @@ public final class CurvatureActor {
     public sealed interface Command extends WireMessage permits BlockState, Restore, Collect {
     }
 
-    /** A layer actor's sums for a snapshot round. */
-    public record BlockState(BlockSnapshot snapshot) implements Command {
+    /** A layer actor's sums for a snapshot round, handed over to the store. */
+    public record BlockState(BlockSums sums) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return snapshot;
+            return sums.toProto();
         }
     }
 
@@ -42,7 +43,7 @@ public final class CurvatureActor {
         }
     }
 
-    /** Reply with the whole state once all {@code blocks} have reported round {@code round}. */
+    /** Reply with the whole state once every block has reported round {@code round} (the run's last). */
     public record Collect(long round, int blocks, ActorRef<Collected> replyTo) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
@@ -52,31 +53,34 @@ public final class CurvatureActor {
     }
 
     /** The whole model's running sums (block −1). */
-    public record Collected(BlockSnapshot state) implements WireMessage {
+    public record Collected(BlockSums state) implements WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return state;
+            return state.toProto();
         }
 
         public KfacState toState() {
-            KfacState kfac = new KfacState();
-            state.getFactorsList().forEach(f -> kfac.put(TensorBlocks.toFactor(f)));
-            return kfac;
+            return state.toState();
         }
     }
 
     private final SnapshotStore store;
     private final KfacState base;
+    private final List<List<LinearSpec>> layout;
     private final Map<Long, Collect> pending = new HashMap<>();
 
-    private CurvatureActor(SnapshotStore store, KfacState base) {
+    private CurvatureActor(SnapshotStore store, KfacState base, List<List<LinearSpec>> layout) {
         this.store = store;
         this.base = base;
+        this.layout = layout;
     }
 
-    /** @param base state to add to the collected sums (e.g. {@code --add-to}); null for none */
-    public static Behavior<Command> create(SnapshotStore store, KfacState base) {
-        Behavior<Command> behavior = Behaviors.setup(context -> new CurvatureActor(store, base).behavior());
+    /**
+     * @param base   state to add to the collected sums (e.g. {@code --add-to}); null for none
+     * @param layout the linear layers of each block, which every snapshot must match
+     */
+    public static Behavior<Command> create(SnapshotStore store, KfacState base, List<List<LinearSpec>> layout) {
+        Behavior<Command> behavior = Behaviors.setup(context -> new CurvatureActor(store, base, layout).behavior());
         return Behaviors.supervise(behavior).onFailure(Exception.class, SupervisorStrategy.restart());
     }
 
@@ -89,17 +93,35 @@ public final class CurvatureActor {
     }
 
     private Behavior<Command> onBlockState(BlockState state) {
-        // parse before storing: a corrupt snapshot fails here (and restarts this actor), never at restore time
-        state.snapshot().getFactorsList().forEach(TensorBlocks::toFactor);
-        store.save(state.snapshot());
+        // check before storing: a malformed snapshot fails here (and restarts this actor), never at restore time
+        check(state.sums());
+        store.save(state.sums());
         new ArrayList<>(pending.values()).forEach(this::tryCollect);
         return Behaviors.same();
     }
 
+    private void check(BlockSums sums) {
+        if (sums.block() < 0 || sums.block() >= layout.size()) {
+            sums.release();
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has " + layout.size());
+        }
+        List<LinearSpec> specs = layout.get(sums.block());
+        boolean matches = sums.layers().size() == specs.size();
+        for (int i = 0; matches && i < specs.size(); i++) {
+            KfacFactor f = sums.layers().get(i).factor();
+            LinearSpec spec = specs.get(i);
+            matches = f.layer().equals(spec.name()) && f.hasBias() == spec.bias()
+                    && f.dimA() == spec.in() + (spec.bias() ? 1 : 0) && f.dimG() == spec.out();
+        }
+        if (!matches) {
+            sums.release();
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers " + specs);
+        }
+    }
+
     private Behavior<Command> onRestore(Restore restore) {
-        BlockSnapshot snapshot = store.load(restore.block())
-                .orElse(BlockSnapshot.newBuilder().setBlock(restore.block()).build());
-        restore.replyTo().tell(new LayerActor.Restored(snapshot));
+        BlockSums sums = store.peek(restore.block()).map(BlockSums::copy).orElse(BlockSums.empty(restore.block()));
+        restore.replyTo().tell(new LayerActor.Restored(sums));
         return Behaviors.same();
     }
 
@@ -109,26 +131,23 @@ public final class CurvatureActor {
         return Behaviors.same();
     }
 
+    /** Once every block's snapshot is at the round, takes them out of the store (no copy) and replies. */
     private void tryCollect(Collect collect) {
-        List<BlockSnapshot> blocks = new ArrayList<>();
         for (int b = 0; b < collect.blocks(); b++) {
-            BlockSnapshot snapshot = store.load(b).orElse(null);
-            if (snapshot == null || snapshot.getRound() < collect.round()) {
+            if (store.peek(b).filter(s -> s.round() >= collect.round()).isEmpty()) {
                 return;
             }
-            blocks.add(snapshot);
         }
         pending.remove(collect.round());
-        KfacState state = new KfacState();
-        blocks.forEach(s -> s.getFactorsList().forEach(f -> state.put(TensorBlocks.toFactor(f))));
-        if (base != null) {
-            state.merge(base);
+        List<LayerSums> all = new ArrayList<>();
+        for (int b = 0; b < collect.blocks(); b++) {
+            for (LayerSums layer : store.take(b).orElseThrow().layers()) {
+                if (base != null) {
+                    layer.factor().merge(base.get(layer.factor().layer()));
+                }
+                all.add(new LayerSums(layer.factor(), new TreeSet<>()));
+            }
         }
-        BlockSnapshot.Builder all = BlockSnapshot.newBuilder().setBlock(-1).setRound(collect.round());
-        for (var factor : state.factors()) {
-            FactorSums sums = TensorBlocks.toProto(factor, List.of());
-            all.addFactors(sums);
-        }
-        collect.replyTo().tell(new Collected(all.build()));
+        collect.replyTo().tell(new Collected(new BlockSums(-1, collect.round(), all)));
     }
 }

@@ -8,7 +8,6 @@ import dev.lancet.engine.nn.Backprop;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.ComputeBatch;
-import dev.lancet.proto.LayerActivations;
 import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -42,10 +41,10 @@ public final class GradientWorker {
         return Behaviors.receive(Command.class)
                 .onMessage(Compute.class, compute -> {
                     TokenBatch batch = source.batch((int) compute.batch(), batchSize);
+                    // a and g live in the step's workspace: the message gets copies of its own
                     Loss loss = model.lossAndBackward(batch, new Backprop(false, (layer, a, g) ->
-                            layers.get(blockOf.get(layer.name())).tell(new LayerActor.Fold(LayerActivations.newBuilder()
-                                    .setBatch(compute.batch()).setLayer(layer.name())
-                                    .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build())),
+                            layers.get(blockOf.get(layer.name())).tell(new LayerActor.Fold(compute.batch(), layer.name(),
+                                    TensorBlocks.detached(a), TensorBlocks.detached(g))),
                             batch.labelledRows()));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
                             .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));

@@ -1,27 +1,30 @@
 package dev.lancet.actors.calibration;
 
 import com.google.protobuf.Message;
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
-import dev.lancet.proto.BlockSnapshot;
-import dev.lancet.proto.FactorSums;
 import dev.lancet.proto.LayerActivations;
 import dev.lancet.proto.SnapshotRequest;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * One decoder block's share of the curvature: it receives the (a, g) blocks of the block's linear layers
@@ -34,28 +37,40 @@ public final class LayerActor {
     public sealed interface Command extends WireMessage permits Fold, Snapshot, Restored {
     }
 
-    /** One linear layer's activations and gradients for one batch. */
-    public record Fold(LayerActivations activations) implements Command {
+    /**
+     * One linear layer's inputs a [n, in] and output gradients g [n, out] for one batch. Within a node the
+     * arrays travel by reference and the layer actor frees them once folded; across nodes (or with
+     * serialize-messages) they travel as {@link LayerActivations}.
+     */
+    public record Fold(long batch, String layer, INDArray a, INDArray g) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return activations;
+            return LayerActivations.newBuilder().setBatch(batch).setLayer(layer)
+                    .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build();
+        }
+
+        static Fold fromProto(LayerActivations m) {
+            return new Fold(m.getBatch(), m.getLayer(), TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()));
         }
     }
 
-    /** Send the block's current sums, tagged with {@code round}, to {@code replyTo}. */
-    public record Snapshot(long round, ActorRef<CurvatureActor.Command> replyTo) implements Command {
+    /**
+     * Send the block's current sums, tagged with {@code round}, to {@code replyTo}: a copy, or with
+     * {@code last} the sums themselves, after which the actor stops (the run is complete).
+     */
+    public record Snapshot(long round, boolean last, ActorRef<CurvatureActor.Command> replyTo) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return SnapshotRequest.newBuilder().setRound(round).setReplyTo(resolver.toSerializationFormat(replyTo))
-                    .build();
+            return SnapshotRequest.newBuilder().setRound(round).setLast(last)
+                    .setReplyTo(resolver.toSerializationFormat(replyTo)).build();
         }
     }
 
-    /** The curvature actor's answer to a restore request: the last snapshot of this block (maybe empty). */
-    public record Restored(BlockSnapshot snapshot) implements Command {
+    /** The curvature actor's answer to a restore request: a copy of this block's last snapshot (maybe empty). */
+    public record Restored(BlockSums sums) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return snapshot;
+            return sums.toProto();
         }
     }
 
@@ -66,7 +81,7 @@ public final class LayerActor {
     private final Map<String, TreeSet<Long>> folded = new HashMap<>();
 
     private LayerActor(int block, List<LinearSpec> layers, Precision precision,
-                       ActorRef<CalibrationCoordinator.Command> coordinator, BlockSnapshot restored) {
+                       ActorRef<CalibrationCoordinator.Command> coordinator, BlockSums restored) {
         this.block = block;
         this.precision = precision;
         this.coordinator = coordinator;
@@ -74,12 +89,13 @@ public final class LayerActor {
             factors.put(spec.name(), spec.emptyFactor());
             folded.put(spec.name(), new TreeSet<>());
         }
-        for (FactorSums sums : restored.getFactorsList()) {
-            if (!factors.containsKey(sums.getLayer())) {
-                throw new IllegalStateException("snapshot of block " + block + " has unknown layer " + sums.getLayer());
+        for (LayerSums sums : restored.layers()) {
+            String name = sums.factor().layer();
+            if (!factors.containsKey(name)) {
+                throw new IllegalStateException("snapshot of block " + block + " has unknown layer " + name);
             }
-            factors.put(sums.getLayer(), TensorBlocks.toFactor(sums));
-            folded.put(sums.getLayer(), new TreeSet<>(sums.getBatchesList()));
+            factors.put(name, sums.factor()).release();
+            folded.put(name, new TreeSet<>(sums.batches()));
         }
     }
 
@@ -90,7 +106,7 @@ public final class LayerActor {
             curvature.tell(new CurvatureActor.Restore(block, context.getSelf()));
             return Behaviors.receive(Command.class)
                     .onMessage(Restored.class, r -> {
-                        LayerActor actor = new LayerActor(block, layers, precision, coordinator, r.snapshot());
+                        LayerActor actor = new LayerActor(block, layers, precision, coordinator, r.sums());
                         actor.reportRecovered();
                         return stash.unstashAll(actor.ready());
                     })
@@ -109,8 +125,20 @@ public final class LayerActor {
         return Behaviors.receive(Command.class)
                 .onMessage(Fold.class, this::onFold)
                 .onMessage(Snapshot.class, this::onSnapshot)
-                .onMessage(Restored.class, r -> Behaviors.same())
+                .onMessage(Restored.class, r -> {
+                    r.sums().release();
+                    return Behaviors.same();
+                })
+                .onSignal(PreRestart.class, signal -> releaseSums())
+                .onSignal(PostStop.class, signal -> releaseSums())
                 .build();
+    }
+
+    /** Gigabytes for a large model: freed at once, not at some later garbage collection. */
+    private Behavior<Command> releaseSums() {
+        factors.values().forEach(KfacFactor::release);
+        factors.clear();
+        return Behaviors.same();
     }
 
     /** Batches every layer of the block holds, i.e. those this block has fully folded. */
@@ -132,30 +160,38 @@ public final class LayerActor {
     }
 
     private Behavior<Command> onFold(Fold fold) {
-        LayerActivations m = fold.activations();
-        KfacFactor factor = factors.get(m.getLayer());
-        if (factor == null) {
-            throw new IllegalArgumentException("block " + block + " has no layer " + m.getLayer());
+        try {
+            KfacFactor factor = factors.get(fold.layer());
+            if (factor == null) {
+                throw new IllegalArgumentException("block " + block + " has no layer " + fold.layer());
+            }
+            TreeSet<Long> batches = folded.get(fold.layer());
+            if (batches.contains(fold.batch())) {
+                return Behaviors.same();
+            }
+            try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
+                factor.add(fold.a(), fold.g(), precision);
+            }
+            batches.add(fold.batch());
+        } finally {
+            TensorBlocks.free(fold.a(), fold.g());
         }
-        TreeSet<Long> batches = folded.get(m.getLayer());
-        if (batches.contains(m.getBatch())) {
-            return Behaviors.same();
-        }
-        try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
-            factor.add(TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()), precision);
-        }
-        batches.add(m.getBatch());
-        if (folded.values().stream().allMatch(b -> b.contains(m.getBatch()))) {
+        if (folded.values().stream().allMatch(b -> b.contains(fold.batch()))) {
             coordinator.tell(new CalibrationCoordinator.Folded(
-                    BatchFolded.newBuilder().setBlock(block).setBatch(m.getBatch()).build()));
+                    BatchFolded.newBuilder().setBlock(block).setBatch(fold.batch()).build()));
         }
         return Behaviors.same();
     }
 
     private Behavior<Command> onSnapshot(Snapshot request) {
-        BlockSnapshot.Builder snapshot = BlockSnapshot.newBuilder().setBlock(block).setRound(request.round());
-        factors.forEach((name, factor) -> snapshot.addFactors(TensorBlocks.toProto(factor, folded.get(name))));
-        request.replyTo().tell(new CurvatureActor.BlockState(snapshot.build()));
+        List<LayerSums> layers = new ArrayList<>();
+        factors.forEach((name, factor) ->
+                layers.add(new LayerSums(request.last() ? factor : factor.copy(), new TreeSet<>(folded.get(name)))));
+        request.replyTo().tell(new CurvatureActor.BlockState(new BlockSums(block, request.round(), layers)));
+        if (request.last()) {
+            factors.clear(); // handed over
+            return Behaviors.stopped();
+        }
         return Behaviors.same();
     }
 }

@@ -29,13 +29,13 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
     }
 
     private static final Map<String, Reader> READERS = Map.ofEntries(
-            Map.entry("Fold", (b, r) -> new LayerActor.Fold(LayerActivations.parseFrom(b))),
+            Map.entry("Fold", (b, r) -> LayerActor.Fold.fromProto(LayerActivations.parseFrom(b))),
             Map.entry("Snapshot", (b, r) -> {
                 SnapshotRequest m = SnapshotRequest.parseFrom(b);
-                return new LayerActor.Snapshot(m.getRound(), r.resolveActorRef(m.getReplyTo()));
+                return new LayerActor.Snapshot(m.getRound(), m.getLast(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Restored", (b, r) -> new LayerActor.Restored(BlockSnapshot.parseFrom(b))),
-            Map.entry("BlockState", (b, r) -> new CurvatureActor.BlockState(BlockSnapshot.parseFrom(b))),
+            Map.entry("Restored", (b, r) -> new LayerActor.Restored(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
+            Map.entry("BlockState", (b, r) -> new CurvatureActor.BlockState(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
             Map.entry("Restore", (b, r) -> {
                 RestoreRequest m = RestoreRequest.parseFrom(b);
                 return new CurvatureActor.Restore(m.getBlock(), r.resolveActorRef(m.getReplyTo()));
@@ -44,7 +44,7 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
                 SnapshotRequest m = SnapshotRequest.parseFrom(b);
                 return new CurvatureActor.Collect(m.getRound(), m.getBlocks(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Collected", (b, r) -> new CurvatureActor.Collected(BlockSnapshot.parseFrom(b))),
+            Map.entry("Collected", (b, r) -> new CurvatureActor.Collected(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
             Map.entry("Compute", (b, r) -> {
                 ComputeBatch m = ComputeBatch.parseFrom(b);
                 return new GradientWorker.Compute(m.getBatch(), r.resolveActorRef(m.getReplyTo()));
@@ -56,7 +56,7 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             Map.entry("Recovered", (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
             Map.entry("CollectDue", (b, r) -> new CalibrationCoordinator.CollectDue()),
             Map.entry("Finished", (b, r) -> new CalibrationCoordinator.Finished(
-                    new CurvatureActor.Collected(BlockSnapshot.parseFrom(b)))),
+                    new CurvatureActor.Collected(BlockSums.fromProto(BlockSnapshot.parseFrom(b))))),
             Map.entry("Progress", (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))));
 
     private final ExtendedActorSystem system;

@@ -35,8 +35,12 @@ final class TensorBlocks {
         return block.build();
     }
 
-    /** A new array in the current workspace, if one is open. */
+    /** A new array outside any workspace: the message that carries it owns it. */
     static INDArray toArray(TensorBlock block) {
+        return Workspaces.outside(() -> decode(block));
+    }
+
+    private static INDArray decode(TensorBlock block) {
         DataType dtype = switch (block.getDtype()) {
             case F32 -> DataType.FLOAT;
             case F64 -> DataType.DOUBLE;
@@ -53,6 +57,20 @@ final class TensorBlocks {
         return array;
     }
 
+    /** A copy outside any workspace, for a message to own. */
+    static INDArray detached(INDArray array) {
+        return Workspaces.outside(() -> array.dup('c'));
+    }
+
+    /** Frees arrays a message handed over, now rather than at a later garbage collection. */
+    static void free(INDArray... arrays) {
+        for (INDArray array : arrays) {
+            if (array.closeable()) {
+                array.close();
+            }
+        }
+    }
+
     static FactorSums toProto(KfacFactor factor, Collection<Long> batches) {
         return FactorSums.newBuilder().setLayer(factor.layer()).setBias(factor.hasBias())
                 .setSumA(toProto(factor.sumA())).setSumG(toProto(factor.sumG())).setTokens(factor.tokens())
@@ -61,7 +79,13 @@ final class TensorBlocks {
 
     /** Kept state: allocated outside any workspace. */
     static KfacFactor toFactor(FactorSums sums) {
-        return Workspaces.outside(() -> KfacFactor.fromSums(sums.getLayer(), sums.getBias(), toArray(sums.getSumA()),
-                toArray(sums.getSumG()), sums.getTokens()));
+        return Workspaces.outside(() -> {
+            INDArray sumA = decode(sums.getSumA());
+            INDArray sumG = decode(sums.getSumG());
+            KfacFactor factor = KfacFactor.fromSums(sums.getLayer(), sums.getBias(), sumA, sumG, sums.getTokens());
+            sumA.close();
+            sumG.close();
+            return factor;
+        });
     }
 }

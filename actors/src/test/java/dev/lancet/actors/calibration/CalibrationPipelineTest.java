@@ -14,12 +14,9 @@ import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.CalibrationSource.Sampling;
 import dev.lancet.engine.text.Tokenizer;
-import dev.lancet.proto.BlockSnapshot;
-import dev.lancet.proto.DType;
-import dev.lancet.proto.FactorSums;
-import dev.lancet.proto.LayerActivations;
-import dev.lancet.proto.TensorBlock;
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import java.util.List;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -28,15 +25,20 @@ import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The actor pipeline (with every message serialized through its protobuf form) against the direct loop in
+ * The actor pipeline (with every message serialized through its protobuf form, and passed by reference) against the direct loop in
  * fp64: same factors to 1e-10, also when a layer actor crashes mid-stream and replays from its snapshot.
  */
 class CalibrationPipelineTest {
 
     private static ActorTestKit testKit;
+    /** Without serialize-messages: tensors pass by reference and are freed by their receivers. */
+    private static ActorTestKit localKit;
     private static Checkpoint checkpoint;
     private static Transformer model;
     private static CalibrationSource source;
@@ -44,8 +46,8 @@ class CalibrationPipelineTest {
 
     @BeforeAll
     static void setUp() {
-        testKit = ActorTestKit.create(ConfigFactory.parseString("pekko.actor.serialize-messages = on")
-                .withFallback(ConfigFactory.load()));
+        testKit = TestKits.serializing();
+        localKit = ActorTestKit.create(ConfigFactory.load());
         checkpoint = Checkpoint.open(Fixtures.tinyOpt());
         model = Transformer.load(checkpoint, DataType.DOUBLE);
         try (Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
@@ -58,6 +60,7 @@ class CalibrationPipelineTest {
     @AfterAll
     static void tearDown() {
         testKit.shutdownTestKit();
+        localKit.shutdownTestKit();
         checkpoint.close();
     }
 
@@ -65,27 +68,35 @@ class CalibrationPipelineTest {
         return new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64);
     }
 
-    @Test
-    void pipelineMatchesDirectLoop() throws Exception {
-        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(testKit.system(), "clean", model, source,
+    private static ActorTestKit kit(boolean serializing) {
+        return serializing ? testKit : localKit;
+    }
+
+    @ParameterizedTest(name = "serialize-messages {0}")
+    @ValueSource(booleans = {true, false})
+    void pipelineMatchesDirectLoop(boolean serializing) throws Exception {
+        ActorTestKit kit = kit(serializing);
+        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(kit.system(), "clean", model, source,
                 settings(), SnapshotStore.inMemory(), null, null);
-        KfacState state = CalibrationPipeline.start(testKit.system(), run).toCompletableFuture().get(5, TimeUnit.MINUTES);
+        KfacState state = CalibrationPipeline.start(kit.system(), run).toCompletableFuture().get(5, TimeUnit.MINUTES);
         assertSameFactors(direct, state);
     }
 
-    @Test
-    void crashedLayerActorResumesWithoutLosingOrDoubleCounting() throws Exception {
-        TestProbe<CalibrationCoordinator.Progress> progress = testKit.createTestProbe();
-        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(testKit.system(), "crash", model, source,
+    @ParameterizedTest(name = "serialize-messages {0}")
+    @ValueSource(booleans = {true, false})
+    void crashedLayerActorResumesWithoutLosingOrDoubleCounting(boolean serializing) throws Exception {
+        ActorTestKit kit = kit(serializing);
+        TestProbe<CalibrationCoordinator.Progress> progress = kit.createTestProbe();
+        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(kit.system(), "crash", model, source,
                 settings(), SnapshotStore.inMemory(), null, progress.getRef());
-        var result = CalibrationPipeline.start(testKit.system(), run);
+        var result = CalibrationPipeline.start(kit.system(), run);
         // after 3 of 5 batches (one snapshot taken at 2), make block 1 fail on a malformed block
         while (progress.receiveMessage(java.time.Duration.ofMinutes(2)).progress().getBatchesDone() < 3) {
             // keep reading progress
         }
-        ActorRef<LayerActor.Command> layer = ActorRefResolver.get(testKit.system())
+        ActorRef<LayerActor.Command> layer = ActorRefResolver.get(kit.system())
                 .resolveActorRef(run.path().child("layer-1").toString());
-        layer.tell(new LayerActor.Fold(LayerActivations.newBuilder().setBatch(99).setLayer("no.such.layer").build()));
+        layer.tell(new LayerActor.Fold(99, "no.such.layer", Nd4j.zeros(1, 1), Nd4j.zeros(1, 1)));
         KfacState state = result.toCompletableFuture().get(5, TimeUnit.MINUTES);
         assertSameFactors(direct, state);
     }
@@ -101,9 +112,8 @@ class CalibrationPipelineTest {
         }
         ActorRef<CurvatureActor.Command> curvature = ActorRefResolver.get(testKit.system())
                 .resolveActorRef(run.path().child("curvature").toString());
-        FactorSums corrupt = FactorSums.newBuilder().setLayer("x")
-                .setSumA(TensorBlock.newBuilder().addShape(2).addShape(2).setDtype(DType.F64)).build();
-        curvature.tell(new CurvatureActor.BlockState(BlockSnapshot.newBuilder().setBlock(0).addFactors(corrupt).build()));
+        KfacFactor stranger = KfacFactor.empty("no.such.layer", 2, 2, false);
+        curvature.tell(new CurvatureActor.BlockState(new BlockSums(0, 99, List.of(new LayerSums(stranger, new TreeSet<>())))));
         KfacState state = result.toCompletableFuture().get(5, TimeUnit.MINUTES);
         assertSameFactors(direct, state);
     }

@@ -2,11 +2,12 @@ package dev.lancet.actors.calibration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.KfacState;
-import dev.lancet.proto.BlockSnapshot;
 import java.time.Duration;
 import java.util.List;
+import java.util.TreeSet;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -19,26 +20,35 @@ class CurvatureActorTest {
 
     private static final ActorTestKit testKit = TestKits.serializing();
 
+    /** Block i holds one layer, named "a", "b", "c", ... with 2 inputs and 3 outputs. */
+    private static final List<List<LinearSpec>> LAYOUT = List.of(List.of(spec("a")), List.of(spec("b")),
+            List.of(spec("c")), List.of(spec("x")), List.of(spec("y")));
+
     @AfterAll
     static void tearDown() {
         testKit.shutdownTestKit();
     }
 
-    private static BlockSnapshot block(int block, long round, String layer, double value, long tokens) {
-        KfacFactor f = KfacFactor.fromSums(layer, false, Nd4j.eye(2).castTo(DataType.DOUBLE).muli(value),
+    private static LinearSpec spec(String name) {
+        return new LinearSpec(name, 2, 3, false);
+    }
+
+    private static KfacFactor factor(String layer, double value, long tokens) {
+        return KfacFactor.fromSums(layer, false, Nd4j.eye(2).castTo(DataType.DOUBLE).muli(value),
                 Nd4j.eye(3).castTo(DataType.DOUBLE).muli(value), tokens);
-        return BlockSnapshot.newBuilder().setBlock(block).setRound(round).addFactors(TensorBlocks.toProto(f, List.of()))
-                .build();
+    }
+
+    private static BlockSums block(int block, long round, String layer, double value, long tokens) {
+        return new BlockSums(block, round, List.of(new LayerSums(factor(layer, value, tokens), new TreeSet<>())));
     }
 
     @Test
     void collectsOnceEveryBlockReportedTheRoundAndAddsTheBase() {
         KfacState base = new KfacState();
-        base.put(KfacFactor.fromSums("b", false, Nd4j.eye(2).castTo(DataType.DOUBLE),
-                Nd4j.eye(3).castTo(DataType.DOUBLE), 1));
-        base.put(KfacFactor.fromSums("a", false, Nd4j.eye(2).castTo(DataType.DOUBLE),
-                Nd4j.eye(3).castTo(DataType.DOUBLE), 1));
-        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(SnapshotStore.inMemory(), base));
+        base.put(factor("b", 1, 1));
+        base.put(factor("a", 1, 1));
+        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(
+                CurvatureActor.create(SnapshotStore.inMemory(), base, LAYOUT.subList(0, 2)));
         TestProbe<CurvatureActor.Collected> probe = testKit.createTestProbe();
         curvature.tell(new CurvatureActor.BlockState(block(0, 1, "a", 2, 4)));
         curvature.tell(new CurvatureActor.Collect(2, 2, probe.getRef()));
@@ -54,17 +64,32 @@ class CurvatureActorTest {
     @Test
     void restoresLayerActorsFromTheStoreEvenAfterItsOwnRestart() {
         SnapshotStore store = SnapshotStore.inMemory();
-        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null));
+        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
         curvature.tell(new CurvatureActor.BlockState(block(3, 1, "x", 1, 2)));
         TestProbe<LayerActor.Command> layer = testKit.createTestProbe();
-        // an unknown block restores as empty
+        // a block without a snapshot restores as empty
         curvature.tell(new CurvatureActor.Restore(4, layer.getRef()));
-        assertEquals(0, layer.expectMessageClass(LayerActor.Restored.class).snapshot().getFactorsCount());
+        assertEquals(0, layer.expectMessageClass(LayerActor.Restored.class).sums().layers().size());
         testKit.stop(curvature);
-        ActorRef<CurvatureActor.Command> again = testKit.spawn(CurvatureActor.create(store, null));
+        ActorRef<CurvatureActor.Command> again = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
         again.tell(new CurvatureActor.Restore(3, layer.getRef()));
-        BlockSnapshot restored = layer.expectMessageClass(LayerActor.Restored.class).snapshot();
-        assertEquals("x", restored.getFactors(0).getLayer());
-        assertEquals(1, restored.getRound());
+        BlockSums restored = layer.expectMessageClass(LayerActor.Restored.class).sums();
+        assertEquals("x", restored.layers().get(0).factor().layer());
+        assertEquals(1, restored.round());
+    }
+
+    @Test
+    void aSnapshotThatDoesNotMatchItsBlockRestartsTheActorAndIsNotStored() {
+        SnapshotStore store = SnapshotStore.inMemory();
+        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
+        curvature.tell(new CurvatureActor.BlockState(block(2, 1, "c", 1, 2)));
+        curvature.tell(new CurvatureActor.BlockState(block(2, 2, "a", 1, 2))); // another block's layer
+        curvature.tell(new CurvatureActor.BlockState(new BlockSums(2, 3, List.of(new LayerSums(
+                KfacFactor.empty("c", 5, 3, false), new TreeSet<>()))))); // another shape
+        TestProbe<LayerActor.Command> layer = testKit.createTestProbe();
+        curvature.tell(new CurvatureActor.Restore(2, layer.getRef()));
+        BlockSums restored = layer.expectMessageClass(LayerActor.Restored.class).sums();
+        assertEquals(1, restored.round());
+        assertEquals("c", restored.layers().get(0).factor().layer());
     }
 }

@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
-import dev.lancet.proto.BlockSnapshot;
-import dev.lancet.proto.FactorSums;
-import dev.lancet.proto.LayerActivations;
 import java.time.Duration;
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -35,15 +35,14 @@ class LayerActorTest {
     private static final INDArray G2 = Nd4j.createFromArray(new double[][] {{1, 0, 0, 2}, {0, -1, 1, 0}});
 
     private static LayerActor.Fold fold(long batch, String layer, INDArray a, INDArray g) {
-        return new LayerActor.Fold(LayerActivations.newBuilder().setBatch(batch).setLayer(layer)
-                .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build());
+        return new LayerActor.Fold(batch, layer, a.dup(), g.dup()); // the receiver frees what it is handed
     }
 
     private record Started(ActorRef<LayerActor.Command> layer, TestProbe<CurvatureActor.Command> curvature,
                            TestProbe<CalibrationCoordinator.Command> coordinator) {
     }
 
-    private static Started start(BlockSnapshot restored) {
+    private static Started start(BlockSums restored) {
         TestProbe<CurvatureActor.Command> curvature = testKit.createTestProbe();
         TestProbe<CalibrationCoordinator.Command> coordinator = testKit.createTestProbe();
         ActorRef<LayerActor.Command> layer = testKit.spawn(LayerActor.create(7, LAYERS, Precision.FP64,
@@ -56,7 +55,7 @@ class LayerActorTest {
 
     @Test
     void foldsEachBatchOnceAndReportsWhenTheBlockHasIt() {
-        Started s = start(BlockSnapshot.newBuilder().setBlock(7).build());
+        Started s = start(BlockSums.empty(7));
         assertEquals(0, s.coordinator().expectMessageClass(CalibrationCoordinator.Recovered.class).recovered().getBatchesCount());
         s.layer().tell(fold(0, "l1", A1, G1));
         s.coordinator().expectNoMessage(Duration.ofMillis(200));
@@ -67,36 +66,46 @@ class LayerActorTest {
         s.layer().tell(fold(0, "l1", A1, G1)); // a replay: ignored
         s.coordinator().expectNoMessage(Duration.ofMillis(200));
 
-        s.layer().tell(new LayerActor.Snapshot(3, s.curvature().getRef()));
-        BlockSnapshot snapshot = s.curvature().expectMessageClass(CurvatureActor.BlockState.class).snapshot();
-        assertEquals(3, snapshot.getRound());
-        KfacFactor l1 = TensorBlocks.toFactor(snapshot.getFactors(0));
+        s.layer().tell(new LayerActor.Snapshot(3, false, s.curvature().getRef()));
+        BlockSums snapshot = s.curvature().expectMessageClass(CurvatureActor.BlockState.class).sums();
+        assertEquals(3, snapshot.round());
+        KfacFactor l1 = snapshot.layers().get(0).factor();
         assertEquals(2, l1.tokens());
         // Σ ããᵀ with ã = [a; 1], by hand: rows (1,2,3,1) and (−1,0,2,1)
         INDArray expectedA = Nd4j.createFromArray(new double[][] {
                 {2, 2, 1, 0}, {2, 4, 6, 2}, {1, 6, 13, 5}, {0, 2, 5, 2}});
         assertEquals(expectedA, l1.sumA());
         assertEquals(G1.transpose().mmul(G1).castTo(DataType.DOUBLE), l1.sumG());
-        assertEquals(List.of(0L), snapshot.getFactors(1).getBatchesList());
+        assertEquals(Set.of(0L), snapshot.layers().get(1).batches());
     }
 
     @Test
     void restoresFromItsSnapshotAndReportsWhatItHolds() {
-        FactorSums l1 = TensorBlocks.toProto(KfacFactor.fromSums("l1", true, Nd4j.eye(4).castTo(DataType.DOUBLE),
-                Nd4j.eye(2).castTo(DataType.DOUBLE), 5), List.of(0L, 1L));
-        FactorSums l2 = TensorBlocks.toProto(KfacFactor.fromSums("l2", false, Nd4j.eye(2).castTo(DataType.DOUBLE),
-                Nd4j.eye(4).castTo(DataType.DOUBLE), 5), List.of(1L));
-        Started s = start(BlockSnapshot.newBuilder().setBlock(7).addFactors(l1).addFactors(l2).build());
+        LayerSums l1 = new LayerSums(KfacFactor.fromSums("l1", true, Nd4j.eye(4).castTo(DataType.DOUBLE),
+                Nd4j.eye(2).castTo(DataType.DOUBLE), 5), new TreeSet<>(List.of(0L, 1L)));
+        LayerSums l2 = new LayerSums(KfacFactor.fromSums("l2", false, Nd4j.eye(2).castTo(DataType.DOUBLE),
+                Nd4j.eye(4).castTo(DataType.DOUBLE), 5), new TreeSet<>(List.of(1L)));
+        Started s = start(new BlockSums(7, 1, List.of(l1, l2)));
         // only batch 1 is held by every layer
         assertEquals(List.of(1L), s.coordinator().expectMessageClass(CalibrationCoordinator.Recovered.class)
                 .recovered().getBatchesList());
         s.layer().tell(fold(0, "l2", A2, G2));
         assertEquals(0, s.coordinator().expectMessageClass(CalibrationCoordinator.Folded.class).folded().getBatch());
-        s.layer().tell(new LayerActor.Snapshot(1, s.curvature().getRef()));
-        KfacFactor restored = TensorBlocks.toFactor(
-                s.curvature().expectMessageClass(CurvatureActor.BlockState.class).snapshot().getFactors(1));
+        s.layer().tell(new LayerActor.Snapshot(1, false, s.curvature().getRef()));
+        KfacFactor restored = s.curvature().expectMessageClass(CurvatureActor.BlockState.class).sums().layers().get(1).factor();
         assertEquals(7, restored.tokens());
         assertTrue(restored.sumA().equalsWithEps(Nd4j.eye(2).castTo(DataType.DOUBLE)
                 .add(A2.transpose().mmul(A2).castTo(DataType.DOUBLE)), 1e-12));
+    }
+
+    @Test
+    void theLastSnapshotHandsTheSumsOverAndStops() {
+        Started s = start(BlockSums.empty(7));
+        s.coordinator().expectMessageClass(CalibrationCoordinator.Recovered.class);
+        s.layer().tell(fold(0, "l1", A1, G1));
+        s.layer().tell(new LayerActor.Snapshot(2, true, s.curvature().getRef()));
+        BlockSums last = s.curvature().expectMessageClass(CurvatureActor.BlockState.class).sums();
+        assertEquals(2, last.layers().get(0).factor().tokens());
+        s.curvature().expectTerminated(s.layer());
     }
 }

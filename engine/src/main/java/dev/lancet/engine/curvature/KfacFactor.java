@@ -144,6 +144,15 @@ public final class KfacFactor {
         return Workspaces.outside(() -> new KfacFactor(layer, bias, upperA.dup(), upperG.dup(), tokens));
     }
 
+    /**
+     * Frees the sums' native memory now instead of at a later garbage collection (the sums of a large model
+     * are gigabytes); the factor must not be used afterwards.
+     */
+    public void release() {
+        upperA.close();
+        upperG.close();
+    }
+
     /** U + Uᵀ with U's diagonal counted once. */
     private static INDArray symmetric(INDArray upper) {
         INDArray full = upper.add(upper.transpose());
