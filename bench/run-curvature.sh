@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the "Streaming curvature" figures of BENCHMARKS.md (about 10 minutes on 2 cores).
-# Usage: bench/run-curvature.sh [OUTDIR]   (OPENBLAS_CORETYPE is honoured as set; see BENCHMARKS.md)
+# Reproduces the "Streaming curvature" figures of BENCHMARKS.md (about 10 minutes on 2 cores; run it on a
+# quiet machine). Usage: bench/run-curvature.sh [OUTDIR]   (OPENBLAS_CORETYPE is honoured as set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-bench/results}"
@@ -12,23 +12,38 @@ if [[ ! -f "$synth/model.safetensors" ]]; then
     --max-positions 2048 --out "$synth" >&2
   cp assets/models/tiny-llama/tokenizer.json "$synth/"
 fi
-run() { echo "# $*" >&2; "$@" 2>/dev/null | tail -1 | tee -a "$log"; }
+times=$(mktemp)
+# run CMD...: the command's last stdout line (JSON) with its peak RSS and wall time added, appended to $log
+run() {
+  echo "# $*" >&2
+  line=$(/usr/bin/time -o "$times" -f "%M %e" "$@" 2>/dev/null | tail -1)
+  read -r rss wall < "$times"
+  LINE="$line" RSS="$rss" WALL="$wall" CMD="$*" python3 -c '
+import json, os
+d = json.loads(os.environ["LINE"])
+d.update(max_rss_mib=round(int(os.environ["RSS"]) / 1024), wall_s=float(os.environ["WALL"]), cmd=os.environ["CMD"])
+print(json.dumps(d))' | tee -a "$log"
+}
 
 # 1. folding rate vs the GEMM peak of this machine
 run ./lancet bench --mode gemm --iters 5
 run ./lancet bench --mode kfac --iters 5
 run ./lancet bench --mode kfac --iters 2 --model "$synth"
 
-# 2. end-to-end calibration, actors vs the direct loop, same windows
+# 2. end-to-end calibration, actors vs the direct loop on the same windows, interleaved
+for rep in 1 2; do
+  for pipeline in "" --direct; do
+    run ./lancet curvature --samples 512 --seqlen 128 --out /tmp/lancet-bench-f.safetensors --json $pipeline
+  done
+done
 for pipeline in "" --direct; do
-  run ./lancet curvature --samples 256 --seqlen 128 --out /tmp/lancet-bench-f.safetensors --json $pipeline
-  run ./lancet curvature --model "$synth" --samples 16 --seqlen 128 --out /tmp/lancet-bench-f125.safetensors --json $pipeline
+  run ./lancet curvature --model "$synth" --samples 32 --seqlen 128 --out /tmp/lancet-bench-f125.safetensors --json $pipeline
 done
 
 # 3. peak RSS does not grow with --samples
 for n in 64 512; do
-  /usr/bin/time -f "{\"samples\":$n,\"max_rss_kib\":%M,\"wall_s\":%e}" \
-    ./lancet curvature --samples "$n" --seqlen 128 --out /tmp/lancet-bench-rss.safetensors 2>&1 >/dev/null \
-    | tail -1 | tee -a "$log"
+  run ./lancet curvature --samples "$n" --seqlen 128 --out /tmp/lancet-bench-rss.safetensors --json
 done
+run ./lancet curvature --model "$synth" --samples 8 --seqlen 128 --out /tmp/lancet-bench-rss125.safetensors --json
+rm -f "$times"
 echo "results in $log" >&2

@@ -3,6 +3,7 @@ package dev.lancet.engine.curvature;
 import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
 import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -86,27 +87,48 @@ public final class KfacFactor {
         return (int) upperG.rows();
     }
 
-    /** Folds in one block: a [n, in] inputs and g [n, out] output gradients of n labelled positions. */
+    /**
+     * Folds in one block: a [n, in] inputs and g [n, out] output gradients of n labelled positions. With
+     * {@link Precision#FP32} each block's products are one fp32 SYRK, added to the fp64 sums; temporaries go
+     * to the current workspace.
+     */
     public void add(INDArray a, INDArray g, Precision precision) {
         if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != upperA.columns() || g.columns() != upperG.columns()) {
             throw new IllegalArgumentException(layer + ": block a" + Arrays.toString(a.shape()) + ", g"
                     + Arrays.toString(g.shape()) + " does not fit A " + upperA.columns() + ", G " + upperG.columns());
         }
         INDArray input = a.castTo(precision.blockType());
+        fold(input, upperA, precision);
+        fold(g.castTo(precision.blockType()), upperG, precision);
         if (bias) {
-            input = Nd4j.hstack(input, Nd4j.ones(precision.blockType(), a.rows(), 1));
-        }
-        if (precision == Precision.FP64) {
-            Blas.syrkUpper(input, upperA, 1.0, 1.0);
-            Blas.syrkUpper(g.castTo(DataType.DOUBLE), upperG, 1.0, 1.0);
-        } else {
-            // the block's upper triangle in fp32 (zeros below, SYRK leaves them), then added in fp64
-            upperA.addi(Blas.syrkUpper(input, Nd4j.zeros(DataType.FLOAT, upperA.rows(), upperA.rows()), 1.0, 0.0)
-                    .castTo(DataType.DOUBLE));
-            upperG.addi(Blas.syrkUpper(g.castTo(DataType.FLOAT), Nd4j.zeros(DataType.FLOAT, upperG.rows(), upperG.rows()),
-                    1.0, 0.0).castTo(DataType.DOUBLE));
+            // ã = [a; 1]: the last column of Σ ããᵀ is Σ a, its corner the count (no copy of a with a 1 column)
+            int in = (int) a.columns();
+            DoubleBuffer sums = upperA.data().asNioDouble();
+            INDArray columnSums = input.sum(0).castTo(DataType.DOUBLE);
+            for (int i = 0; i < in; i++) {
+                sums.put(i * (in + 1) + in, sums.get(i * (in + 1) + in) + columnSums.getDouble(i));
+            }
+            sums.put(in * (in + 1) + in, sums.get(in * (in + 1) + in) + a.rows());
         }
         tokens += a.rows();
+    }
+
+    /** upper[:d, :d] += xᵀx (upper triangle) for x [n, d]. */
+    private static void fold(INDArray x, INDArray upper, Precision precision) {
+        if (precision == Precision.FP64) {
+            Blas.syrkUpper(x, upper, 1.0, 1.0);
+            return;
+        }
+        int d = (int) x.columns();
+        int stride = (int) upper.columns();
+        INDArray block = Blas.syrkUpper(x, Nd4j.createUninitialized(DataType.FLOAT, d, d), 1.0, 0.0);
+        FloatBuffer products = block.data().asNioFloat();
+        DoubleBuffer sums = upper.data().asNioDouble();
+        for (int i = 0; i < d; i++) { // only the upper triangle: SYRK leaves the lower one unwritten
+            for (int j = i; j < d; j++) {
+                sums.put(i * stride + j, sums.get(i * stride + j) + products.get(i * d + j));
+            }
+        }
     }
 
     /** Adds another partial state of the same layer (data seen elsewhere or earlier). */

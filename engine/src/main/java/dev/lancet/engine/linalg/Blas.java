@@ -15,6 +15,7 @@ import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * GEMM straight into OpenBLAS on ND4J's buffers. {@code Nd4j.gemm} goes through a generic custom op whose
@@ -87,27 +88,30 @@ public final class Blas {
     }
 
     /**
-     * The upper triangle (row-major) of c = alpha · aᵀa + beta · c for a [k, n], c [n, n]: half the FLOPs
-     * of the GEMM for the symmetric second-moment sums of KFAC. The strict lower triangle is not touched.
+     * The upper triangle (row-major) of c = alpha · aᵀa + beta · c for a [k, n] and the leading [n, n] block of
+     * a square c [m, m], m ≥ n: half the FLOPs of the GEMM for the symmetric second-moment sums of KFAC. The
+     * strict lower triangle and the rest of c are not touched.
      */
     public static INDArray syrkUpper(INDArray a, INDArray c, double alpha, double beta) {
-        if (!HOST_BUFFERS) {
-            return Nd4j.gemm(a, a, c, true, false, alpha, beta); // the full product; its upper triangle is the same
-        }
         INDArray x = rowMajor(a);
         int k = Math.toIntExact(x.size(0));
         int n = Math.toIntExact(x.size(1));
-        if (c.rank() != 2 || c.size(0) != n || c.size(1) != n || c.dataType() != x.dataType() || !isRowMajor(c)) {
-            throw new IllegalArgumentException("syrk needs a contiguous [" + n + ", " + n + "] output of "
-                    + x.dataType() + ", got " + c.shapeInfoToString());
+        if (c.rank() != 2 || c.size(0) != c.size(1) || c.size(0) < n || c.dataType() != x.dataType() || !isRowMajor(c)) {
+            throw new IllegalArgumentException("syrk needs a contiguous square output of at least [" + n + ", " + n
+                    + "] of " + x.dataType() + ", got " + c.shapeInfoToString());
         }
+        if (!HOST_BUFFERS) { // the full product; its upper triangle is the same
+            Nd4j.gemm(x, x, c.get(NDArrayIndex.interval(0, n), NDArrayIndex.interval(0, n)), true, false, alpha, beta);
+            return c;
+        }
+        int ldc = Math.toIntExact(c.size(1));
         switch (c.dataType()) {
             case FLOAT -> cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, (float) alpha,
                     new FloatPointer(x.data().addressPointer()), n, (float) beta,
-                    new FloatPointer(c.data().addressPointer()), n);
+                    new FloatPointer(c.data().addressPointer()), ldc);
             case DOUBLE -> cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha,
                     new DoublePointer(x.data().addressPointer()), n, beta,
-                    new DoublePointer(c.data().addressPointer()), n);
+                    new DoublePointer(c.data().addressPointer()), ldc);
             default -> throw new IllegalArgumentException("syrk supports FLOAT and DOUBLE, not " + c.dataType());
         }
         return c;

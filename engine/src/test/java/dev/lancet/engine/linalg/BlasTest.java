@@ -44,4 +44,19 @@ class BlasTest {
         assertEquals(0, want.sub(c.get(interval(2, 8))).norm1Number().doubleValue(), dtype == DataType.FLOAT ? 1e-4 : 1e-12);
         assertEquals(12, c.get(interval(0, 2)).sumNumber().doubleValue() + c.get(interval(8, 10)).sumNumber().doubleValue());
     }
+
+    @ParameterizedTest
+    @CsvSource({"FLOAT", "DOUBLE"})
+    void syrkWritesTheUpperTriangleOfTheLeadingBlockOnly(DataType dtype) {
+        INDArray a = Nd4j.rand(dtype, 7, 4);
+        INDArray c = Nd4j.ones(dtype, 5, 5);
+        Blas.syrkUpper(a, c, 2.0, 1.0);
+        INDArray product = a.transpose().mmul(a);
+        for (int i = 0; i < 5; i++) {
+            for (int j = 0; j < 5; j++) {
+                double want = i < 4 && j < 4 && i <= j ? 1 + 2 * product.getDouble(i, j) : 1;
+                assertEquals(want, c.getDouble(i, j), dtype == DataType.FLOAT ? 1e-5 : 1e-12, i + "," + j);
+            }
+        }
+    }
 }
