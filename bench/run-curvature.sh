@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the "Streaming curvature" figures of BENCHMARKS.md (about 10 minutes on 2 cores; run it on a
+# Reproduces the "Streaming curvature" figures of BENCHMARKS.md (about 12 minutes on 2 cores; run it on a
 # quiet machine). Usage: bench/run-curvature.sh [OUTDIR]   (OPENBLAS_CORETYPE is honoured as set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ print(json.dumps(d))' | tee -a "$log"
 
 # 1. folding rate vs the GEMM peak of this machine
 run ./lancet bench --mode gemm --iters 5
-run ./lancet bench --mode kfac --iters 5
+run ./lancet bench --mode kfac --iters 40 --warmup 20  # the fold's fp64 add loop needs the JIT warm
 run ./lancet bench --mode kfac --iters 2 --model "$synth"
 
 # 2. end-to-end calibration, actors vs the direct loop on the same windows, interleaved
@@ -36,8 +36,10 @@ for rep in 1 2; do
     run ./lancet curvature --samples 512 --seqlen 128 --out /tmp/lancet-bench-f.safetensors --json $pipeline
   done
 done
-for pipeline in "" --direct; do
-  run ./lancet curvature --model "$synth" --samples 32 --seqlen 128 --out /tmp/lancet-bench-f125.safetensors --json $pipeline
+for rep in 1 2; do
+  for pipeline in "" --direct; do
+    run ./lancet curvature --model "$synth" --samples 32 --seqlen 128 --out /tmp/lancet-bench-f125.safetensors --json $pipeline
+  done
 done
 
 # 3. peak RSS does not grow with --samples

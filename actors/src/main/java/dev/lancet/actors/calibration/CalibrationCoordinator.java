@@ -24,6 +24,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -118,6 +119,7 @@ public final class CalibrationCoordinator {
     private ActorRef<CurvatureActor.Collected> replyTo;
     private final ActorRef<CurvatureActor.Collected> collected;
     private final TimerScheduler<Command> timers;
+    private final BlockPool pool = new BlockPool();
     private long nextBatch;
     private long round;
     private int completeAtLastSnapshot;
@@ -148,10 +150,10 @@ public final class CalibrationCoordinator {
         String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
         for (int i = 0; i < layout.size(); i++) {
             layers.add(context.spawn(LayerActor.create(i, layout.get(i), settings.precision(), curvature,
-                    context.getSelf()), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
+                    context.getSelf(), pool), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
             foldedBy.put(i, new HashSet<>());
         }
-        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers),
+        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers, pool),
                 "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
     }
 
@@ -172,6 +174,10 @@ public final class CalibrationCoordinator {
                     return Behaviors.same();
                 })
                 .onMessage(Finished.class, this::onFinished)
+                .onSignal(PostStop.class, stopped -> {
+                    pool.clear();
+                    return Behaviors.same();
+                })
                 .build();
     }
 

@@ -37,14 +37,15 @@ public final class GradientWorker {
 
     /** @param blockOf the block index of every decoder linear layer, by name */
     public static Behavior<Command> create(Transformer model, CalibrationSource source, int batchSize,
-                                           Map<String, Integer> blockOf, List<ActorRef<LayerActor.Command>> layers) {
+                                           Map<String, Integer> blockOf, List<ActorRef<LayerActor.Command>> layers,
+                                           BlockPool pool) {
         return Behaviors.receive(Command.class)
                 .onMessage(Compute.class, compute -> {
                     TokenBatch batch = source.batch((int) compute.batch(), batchSize);
-                    // a and g live in the step's workspace: the message gets copies of its own
+                    // a and g live in the step's workspace: the message gets copies of its own, in pooled buffers
                     Loss loss = model.lossAndBackward(batch, new Backprop(false, (layer, a, g) ->
                             layers.get(blockOf.get(layer.name())).tell(new LayerActor.Fold(compute.batch(), layer.name(),
-                                    TensorBlocks.detached(a), TensorBlocks.detached(g))),
+                                    pool.copyOf(a), pool.copyOf(g))),
                             batch.labelledRows()));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
                             .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));

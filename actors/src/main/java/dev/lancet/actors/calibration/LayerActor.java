@@ -29,7 +29,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * One decoder block's share of the curvature: it receives the (a, g) blocks of the block's linear layers
  * and folds them into the running KFAC sums, remembering per layer which batches it folded so a replayed
- * batch is never counted twice. On (re)start it restores its last snapshot from the curvature actor and
+ * batch is never counted twice, and gives the blocks' buffers back to the pool. On (re)start it restores its last snapshot from the curvature actor and
  * reports what it holds, so the coordinator can replay what was lost.
  */
 public final class LayerActor {
@@ -77,14 +77,16 @@ public final class LayerActor {
     private final int block;
     private final Precision precision;
     private final ActorRef<CalibrationCoordinator.Command> coordinator;
+    private final BlockPool pool;
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
     private final Map<String, TreeSet<Long>> folded = new HashMap<>();
 
     private LayerActor(int block, List<LinearSpec> layers, Precision precision,
-                       ActorRef<CalibrationCoordinator.Command> coordinator, BlockSums restored) {
+                       ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool, BlockSums restored) {
         this.block = block;
         this.precision = precision;
         this.coordinator = coordinator;
+        this.pool = pool;
         for (LinearSpec spec : layers) {
             factors.put(spec.name(), spec.emptyFactor());
             folded.put(spec.name(), new TreeSet<>());
@@ -101,12 +103,12 @@ public final class LayerActor {
 
     public static Behavior<Command> create(int block, List<LinearSpec> layers, Precision precision,
                                            ActorRef<CurvatureActor.Command> curvature,
-                                           ActorRef<CalibrationCoordinator.Command> coordinator) {
+                                           ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool) {
         Behavior<Command> restoring = Behaviors.withStash(10_000, stash -> Behaviors.setup(context -> {
             curvature.tell(new CurvatureActor.Restore(block, context.getSelf()));
             return Behaviors.receive(Command.class)
                     .onMessage(Restored.class, r -> {
-                        LayerActor actor = new LayerActor(block, layers, precision, coordinator, r.sums());
+                        LayerActor actor = new LayerActor(block, layers, precision, coordinator, pool, r.sums());
                         actor.reportRecovered();
                         return stash.unstashAll(actor.ready());
                     })
@@ -174,7 +176,7 @@ public final class LayerActor {
             }
             batches.add(fold.batch());
         } finally {
-            TensorBlocks.free(fold.a(), fold.g());
+            pool.recycle(fold.a(), fold.g());
         }
         if (folded.values().stream().allMatch(b -> b.contains(fold.batch()))) {
             coordinator.tell(new CalibrationCoordinator.Folded(

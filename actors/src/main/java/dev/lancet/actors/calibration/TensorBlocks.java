@@ -57,11 +57,6 @@ final class TensorBlocks {
         return array;
     }
 
-    /** A copy outside any workspace, for a message to own. */
-    static INDArray detached(INDArray array) {
-        return Workspaces.outside(() -> array.dup('c'));
-    }
-
     /** Frees arrays a message handed over, now rather than at a later garbage collection. */
     static void free(INDArray... arrays) {
         for (INDArray array : arrays) {

@@ -50,7 +50,7 @@ class GradientWorkerTest {
                     blockOf.put(l.name(), b);
                 }
             }
-            ActorRef<GradientWorker.Command> worker = testKit.spawn(GradientWorker.create(model, source, 2, blockOf, layers));
+            ActorRef<GradientWorker.Command> worker = testKit.spawn(GradientWorker.create(model, source, 2, blockOf, layers, new BlockPool()));
             TestProbe<CalibrationCoordinator.Command> coordinator = testKit.createTestProbe();
             worker.tell(new GradientWorker.Compute(1, coordinator.getRef()));
             CalibrationCoordinator.Computed computed = coordinator.expectMessageClass(CalibrationCoordinator.Computed.class);

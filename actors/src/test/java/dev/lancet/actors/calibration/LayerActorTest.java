@@ -46,7 +46,7 @@ class LayerActorTest {
         TestProbe<CurvatureActor.Command> curvature = testKit.createTestProbe();
         TestProbe<CalibrationCoordinator.Command> coordinator = testKit.createTestProbe();
         ActorRef<LayerActor.Command> layer = testKit.spawn(LayerActor.create(7, LAYERS, Precision.FP64,
-                curvature.getRef(), coordinator.getRef()));
+                curvature.getRef(), coordinator.getRef(), new BlockPool()));
         CurvatureActor.Restore restore = curvature.expectMessageClass(CurvatureActor.Restore.class);
         assertEquals(7, restore.block());
         restore.replyTo().tell(new LayerActor.Restored(restored));
