@@ -1,68 +1,49 @@
 package dev.lancet.engine.curvature;
 
-import dev.lancet.engine.linalg.Blas;
-import dev.lancet.engine.linalg.Workspaces;
-import java.nio.DoubleBuffer;
-import java.nio.FloatBuffer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Running KFAC sums of one linear layer: Σ ããᵀ over its inputs (ã = [a; 1] when the layer has a bias) and
  * Σ ggᵀ over the gradients of the summed NLL with respect to its outputs, over {@code tokens} labelled
  * positions. Sums, not means, so that states merge by addition in any order; fp64 always.
  *
- * <p>Only the upper triangles are accumulated (SYRK: half a GEMM's work); the full symmetric matrices are
- * made when read.
+ * <p>Only the upper triangles are accumulated (SYRK: half a GEMM's work) and stored ({@link PackedUpper}: half
+ * the memory); the full symmetric matrices are made when read.
  */
 public final class KfacFactor {
 
     private final String layer;
     private final boolean bias;
-    private final INDArray upperA;
-    private final INDArray upperG;
+    private final PackedUpper sumA;
+    private final PackedUpper sumG;
     private long tokens;
 
-    private KfacFactor(String layer, boolean bias, INDArray upperA, INDArray upperG, long tokens) {
+    private KfacFactor(String layer, boolean bias, PackedUpper sumA, PackedUpper sumG, long tokens) {
         this.layer = layer;
         this.bias = bias;
-        this.upperA = upperA;
-        this.upperG = upperG;
+        this.sumA = sumA;
+        this.sumG = sumG;
         this.tokens = tokens;
     }
 
     /** An empty factor for a layer with {@code in} inputs (plus one for the bias) and {@code out} outputs. */
     public static KfacFactor empty(String layer, int in, int out, boolean bias) {
-        int dimA = in + (bias ? 1 : 0);
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, Nd4j.zeros(DataType.DOUBLE, dimA, dimA),
-                Nd4j.zeros(DataType.DOUBLE, out, out), 0));
+        return new KfacFactor(layer, bias, PackedUpper.zeros(in + (bias ? 1 : 0)), PackedUpper.zeros(out), 0);
     }
 
     /** Adopts full symmetric running sums Σ ããᵀ, Σ ggᵀ (e.g. received from another node). */
     public static KfacFactor fromSums(String layer, boolean bias, INDArray sumA, INDArray sumG, long tokens) {
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, upper(sumA), upper(sumG), tokens));
+        return new KfacFactor(layer, bias, PackedUpper.of(sumA), PackedUpper.of(sumG), tokens);
     }
 
     /** Rebuilds running sums from stored means A, G over {@code tokens} positions. */
     public static KfacFactor fromMeans(String layer, boolean bias, INDArray a, INDArray g, long tokens) {
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, upper(a).muli(tokens), upper(g).muli(tokens), tokens));
-    }
-
-    private static INDArray upper(INDArray symmetric) {
-        if (symmetric.rank() != 2 || symmetric.rows() != symmetric.columns()) {
-            throw new IllegalArgumentException("KFAC factors are square, got " + Arrays.toString(symmetric.shape()));
-        }
-        int n = (int) symmetric.rows();
-        INDArray upper = symmetric.castTo(DataType.DOUBLE).dup('c');
-        DoubleBuffer values = upper.data().asNioDouble();
-        for (int i = 1; i < n; i++) {
-            for (int j = 0; j < i; j++) {
-                values.put(i * n + j, 0.0); // Nd4j.triu crashes (M2.1); zero the strict lower part here
-            }
-        }
-        return upper;
+        KfacFactor factor = fromSums(layer, bias, a, g, tokens);
+        factor.sumA.muli(tokens);
+        factor.sumG.muli(tokens);
+        return factor;
     }
 
     public String layer() {
@@ -79,12 +60,12 @@ public final class KfacFactor {
 
     /** Rows of A: the layer's inputs, plus one with a bias. */
     public int dimA() {
-        return (int) upperA.rows();
+        return sumA.dim();
     }
 
     /** Rows of G: the layer's outputs. */
     public int dimG() {
-        return (int) upperG.rows();
+        return sumG.dim();
     }
 
     /**
@@ -93,63 +74,43 @@ public final class KfacFactor {
      * to the current workspace.
      */
     public void add(INDArray a, INDArray g, Precision precision) {
-        if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != upperA.columns() || g.columns() != upperG.columns()) {
+        if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != dimA() || g.columns() != dimG()) {
             throw new IllegalArgumentException(layer + ": block a" + Arrays.toString(a.shape()) + ", g"
-                    + Arrays.toString(g.shape()) + " does not fit A " + upperA.columns() + ", G " + upperG.columns());
+                    + Arrays.toString(g.shape()) + " does not fit A " + dimA() + ", G " + dimG());
         }
         INDArray input = a.castTo(precision.blockType());
-        fold(input, upperA, precision);
-        fold(g.castTo(precision.blockType()), upperG, precision);
+        sumA.addGram(input);
+        sumG.addGram(g.castTo(precision.blockType()));
         if (bias) {
             // ã = [a; 1]: the last column of Σ ããᵀ is Σ a, its corner the count (no copy of a with a 1 column)
             int in = (int) a.columns();
-            DoubleBuffer sums = upperA.data().asNioDouble();
             INDArray columnSums = input.sum(0).castTo(DataType.DOUBLE);
             for (int i = 0; i < in; i++) {
-                sums.put(i * (in + 1) + in, sums.get(i * (in + 1) + in) + columnSums.getDouble(i));
+                sumA.add(i, in, columnSums.getDouble(i));
             }
-            sums.put(in * (in + 1) + in, sums.get(in * (in + 1) + in) + a.rows());
+            sumA.add(in, in, a.rows());
         }
         tokens += a.rows();
     }
 
-    /** upper[:d, :d] += xᵀx (upper triangle) for x [n, d]. */
-    private static void fold(INDArray x, INDArray upper, Precision precision) {
-        if (precision == Precision.FP64) {
-            Blas.syrkUpper(x, upper, 1.0, 1.0);
-            return;
-        }
-        int d = (int) x.columns();
-        int stride = (int) upper.columns();
-        INDArray block = Blas.syrkUpper(x, Nd4j.createUninitialized(DataType.FLOAT, d, d), 1.0, 0.0);
-        FloatBuffer products = block.data().asNioFloat();
-        DoubleBuffer sums = upper.data().asNioDouble();
-        for (int i = 0; i < d; i++) { // only the upper triangle: SYRK leaves the lower one unwritten
-            for (int j = i; j < d; j++) {
-                sums.put(i * stride + j, sums.get(i * stride + j) + products.get(i * d + j));
-            }
-        }
-    }
-
     /** Adds another partial state of the same layer (data seen elsewhere or earlier). */
     public void merge(KfacFactor other) {
-        if (!other.layer.equals(layer) || !Arrays.equals(other.upperA.shape(), upperA.shape())
-                || !Arrays.equals(other.upperG.shape(), upperG.shape())) {
+        if (!other.layer.equals(layer) || other.dimA() != dimA() || other.dimG() != dimG()) {
             throw new IllegalArgumentException("cannot merge factors of " + other.layer + " into " + layer);
         }
-        upperA.addi(other.upperA);
-        upperG.addi(other.upperG);
+        sumA.addi(other.sumA);
+        sumG.addi(other.sumG);
         tokens += other.tokens;
     }
 
     /** Σ ããᵀ (fp64, a new symmetric array in the current workspace, if any). */
     public INDArray sumA() {
-        return symmetric(upperA);
+        return sumA.toSymmetric();
     }
 
     /** Σ ggᵀ (fp64, a new symmetric array in the current workspace, if any). */
     public INDArray sumG() {
-        return symmetric(upperG);
+        return sumG.toSymmetric();
     }
 
     /** A = Σ ããᵀ / n (fp64, a new array in the current workspace, if any). */
@@ -163,7 +124,7 @@ public final class KfacFactor {
     }
 
     public KfacFactor copy() {
-        return Workspaces.outside(() -> new KfacFactor(layer, bias, upperA.dup(), upperG.dup(), tokens));
+        return new KfacFactor(layer, bias, sumA.dup(), sumG.dup(), tokens);
     }
 
     /**
@@ -171,18 +132,7 @@ public final class KfacFactor {
      * are gigabytes); the factor must not be used afterwards.
      */
     public void release() {
-        upperA.close();
-        upperG.close();
-    }
-
-    /** U + Uᵀ with U's diagonal counted once. */
-    private static INDArray symmetric(INDArray upper) {
-        INDArray full = upper.add(upper.transpose());
-        int n = (int) upper.rows();
-        DoubleBuffer values = full.data().asNioDouble();
-        for (int i = 0; i < n; i++) {
-            values.put(i * (n + 1), values.get(i * (n + 1)) / 2);
-        }
-        return full;
+        sumA.close();
+        sumG.close();
     }
 }
