@@ -74,8 +74,11 @@ public final class FactorFile {
                 String layer = t.name().substring(0, t.name().length() - 2);
                 TensorInfo g = in.find(layer + ".G")
                         .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
-                state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
-                        matrix(in, g, file), Long.parseLong(tokens)));
+                // the full matrices are read into a recycled workspace; only the packed sums are kept
+                try (MemoryWorkspace ignored = Workspaces.open("lancet-factor-file")) {
+                    state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
+                            matrix(in, g, file), Long.parseLong(tokens)));
+                }
             }
             return state;
         }

@@ -36,7 +36,8 @@ final class PackedUpper {
         }
         int n = (int) matrix.rows();
         PackedUpper packed = new PackedUpper(n, Workspaces.outside(() -> Nd4j.createUninitialized(DataType.DOUBLE, size(n))));
-        INDArray dense = matrix.castTo(DataType.DOUBLE).dup('c');
+        INDArray dense = matrix.dataType() == DataType.DOUBLE && !matrix.isView() && matrix.ordering() == 'c'
+                ? matrix : matrix.castTo(DataType.DOUBLE).dup('c');
         DoubleBuffer from = dense.data().asNioDouble();
         DoubleBuffer to = packed.values.data().asNioDouble();
         for (int i = 0; i < n; i++) {
