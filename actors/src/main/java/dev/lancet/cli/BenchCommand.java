@@ -97,8 +97,9 @@ final class BenchCommand implements Callable<Integer> {
         for (Linear l : transformer.linears()) {
             blocks.add(new INDArray[] {Nd4j.rand(DataType.FLOAT, rows, l.inFeatures()),
                     Nd4j.rand(DataType.FLOAT, rows, l.outFeatures())});
-            long dimA = l.inFeatures() + (l.bias() != null ? 1 : 0);
-            flops += (double) rows * (dimA * (dimA + 1) + (long) l.outFeatures() * (l.outFeatures() + 1));
+            long dimA = state.get(l.name()).dimA();
+            long dimG = state.get(l.name()).dimG();
+            flops += (double) rows * (dimA * (dimA + 1) + dimG * (dimG + 1));
         }
         List<Linear> linears = transformer.linears();
         double seconds = time(() -> {

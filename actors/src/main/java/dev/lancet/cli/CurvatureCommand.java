@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.calibration.CalibrationPipeline;
+import dev.lancet.actors.calibration.LinearSpec;
 import dev.lancet.actors.calibration.SnapshotStore;
 import dev.lancet.engine.curvature.DirectCalibration;
 import dev.lancet.engine.curvature.FactorFile;
@@ -165,8 +166,7 @@ final class CurvatureCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new CheckpointException(file, "has no factors for layer '" + layer.name() + "' of this model");
             }
-            if (old.hasBias() != (layer.bias() != null)
-                    || old.dimA() != layer.inFeatures() + (layer.bias() != null ? 1 : 0) || old.dimG() != layer.outFeatures()) {
+            if (!LinearSpec.of(layer).matches(old)) {
                 throw new CheckpointException(file, "factors of '" + layer.name() + "' have another shape than this model's layer");
             }
         }

@@ -215,7 +215,7 @@ public final class CalibrationCoordinator {
         for (long batch : dispatched) {
             if (!held.contains(batch)) {
                 if (complete.remove(batch)) {
-                    tokensDone -= (long) Math.min(settings.batchSize(), windows - batch * settings.batchSize()) * (seq - 1);
+                    tokensDone -= labelledTokens(batch);
                 }
                 worker.tell(new GradientWorker.Compute(batch, context.getSelf()));
             }
@@ -230,7 +230,7 @@ public final class CalibrationCoordinator {
             return Behaviors.same();
         }
         complete.add(batch);
-        tokensDone += (long) Math.min(settings.batchSize(), windows - batch * settings.batchSize()) * (seq - 1);
+        tokensDone += labelledTokens(batch);
         if (progress != null) {
             progress.tell(new Progress(CalibrationProgress.newBuilder().setBatchesDone(complete.size())
                     .setBatchesTotal(totalBatches).setTokens(tokensDone).build()));
@@ -252,6 +252,11 @@ public final class CalibrationCoordinator {
             replyTo.tell(finished.collected());
         }
         return Behaviors.same();
+    }
+
+    /** Labelled positions of a batch (the last batch may hold fewer windows). */
+    private long labelledTokens(long batch) {
+        return Math.min(settings.batchSize(), windows - batch * settings.batchSize()) * (long) (seq - 1);
     }
 
     /** A snapshot round; the {@code last} one, once every batch is folded, hands the sums over. */

@@ -2,7 +2,6 @@ package dev.lancet.actors.calibration;
 
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
-import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.proto.RestoreRequest;
 import dev.lancet.proto.SnapshotRequest;
@@ -108,10 +107,7 @@ public final class CurvatureActor {
         List<LinearSpec> specs = layout.get(sums.block());
         boolean matches = sums.layers().size() == specs.size();
         for (int i = 0; matches && i < specs.size(); i++) {
-            KfacFactor f = sums.layers().get(i).factor();
-            LinearSpec spec = specs.get(i);
-            matches = f.layer().equals(spec.name()) && f.hasBias() == spec.bias()
-                    && f.dimA() == spec.in() + (spec.bias() ? 1 : 0) && f.dimG() == spec.out();
+            matches = specs.get(i).matches(sums.layers().get(i).factor());
         }
         if (!matches) {
             sums.release();

@@ -29,8 +29,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * One decoder block's share of the curvature: it receives the (a, g) blocks of the block's linear layers
  * and folds them into the running KFAC sums, remembering per layer which batches it folded so a replayed
- * batch is never counted twice, and gives the blocks' buffers back to the pool. On (re)start it restores its last snapshot from the curvature actor and
- * reports what it holds, so the coordinator can replay what was lost.
+ * batch is never counted twice, and gives the blocks' buffers back to the pool. On (re)start it restores
+ * its last snapshot from the curvature actor and reports what it holds, so the coordinator can replay what
+ * was lost.
  */
 public final class LayerActor {
 
@@ -39,8 +40,8 @@ public final class LayerActor {
 
     /**
      * One linear layer's inputs a [n, in] and output gradients g [n, out] for one batch. Within a node the
-     * arrays travel by reference and the layer actor frees them once folded; across nodes (or with
-     * serialize-messages) they travel as {@link LayerActivations}.
+     * arrays travel by reference and the layer actor gives them back to the {@link BlockPool} once folded;
+     * across nodes (or with serialize-messages) they travel as {@link LayerActivations}.
      */
     public record Fold(long batch, String layer, INDArray a, INDArray g) implements Command {
         @Override

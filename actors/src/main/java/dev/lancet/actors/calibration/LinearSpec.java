@@ -13,4 +13,10 @@ public record LinearSpec(String name, int in, int out, boolean bias) {
     KfacFactor emptyFactor() {
         return KfacFactor.empty(name, in, out, bias);
     }
+
+    /** Whether {@code factor} holds this layer's sums: same name, bias column and shapes. */
+    public boolean matches(KfacFactor factor) {
+        return factor.layer().equals(name) && factor.hasBias() == bias && factor.dimA() == in + (bias ? 1 : 0)
+                && factor.dimG() == out;
+    }
 }

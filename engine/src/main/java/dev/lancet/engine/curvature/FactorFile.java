@@ -27,6 +27,8 @@ public final class FactorFile {
 
     public static final String TOKENS = "tokens";
     public static final String BIAS_LAYERS = "bias_layers";
+    /** One full matrix at a time passes through it, when writing and when reading. */
+    private static final String WORKSPACE = "lancet-factor-file";
 
     private FactorFile() {
     }
@@ -50,7 +52,7 @@ public final class FactorFile {
     /** A mean computed only when the writer reaches it, in a workspace recycled for the next one. */
     private static Entry entry(String name, int n, Supplier<INDArray> mean, Precision precision) {
         return new Entry(name, precision.fileType(), new long[] {n, n}, sink -> {
-            try (MemoryWorkspace ignored = Workspaces.open("lancet-factor-file")) {
+            try (MemoryWorkspace ignored = Workspaces.open(WORKSPACE)) {
                 INDArray values = mean.get().castTo(precision.blockType());
                 sink.accept(values.data().asNio().order(ByteOrder.LITTLE_ENDIAN)
                         .limit((int) (values.length() * values.data().getElementSize())));
@@ -75,7 +77,7 @@ public final class FactorFile {
                 TensorInfo g = in.find(layer + ".G")
                         .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
                 // the full matrices are read into a recycled workspace; only the packed sums are kept
-                try (MemoryWorkspace ignored = Workspaces.open("lancet-factor-file")) {
+                try (MemoryWorkspace ignored = Workspaces.open(WORKSPACE)) {
                     state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
                             matrix(in, g, file), Long.parseLong(tokens)));
                 }
