@@ -10,12 +10,16 @@ import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.curvature.FactorFile;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.io.DType;
 import dev.lancet.engine.io.SafetensorsFile;
+import dev.lancet.engine.io.SafetensorsWriter;
+import dev.lancet.engine.io.SafetensorsWriter.Entry;
 import dev.lancet.engine.text.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -39,6 +43,18 @@ class CurvatureCommandTest {
         try (Tokenizer tokenizer = Tokenizer.load(Fixtures.tinyLlama().resolve("tokenizer.json"))) {
             return tokenizer.encode(Files.readString(text)).length / SEQ;
         }
+    }
+
+    /** A factor file with one tensor x.A of {@code shape} (and x.G when asked), and a token count. */
+    private Path factorFile(String name, long[] shape, boolean withG) {
+        Path file = tmp.resolve(name);
+        float[] values = new float[(int) (shape[0] * shape[1])];
+        List<Entry> entries = new java.util.ArrayList<>(List.of(Entry.ofFloats("x.A", DType.F32, shape, values)));
+        if (withG) {
+            entries.add(Entry.ofFloats("x.G", DType.F32, new long[] {1, 1}, new float[1]));
+        }
+        SafetensorsWriter.write(file, Map.of(FactorFile.TOKENS, "10"), entries);
+        return file;
     }
 
     private CliRun curvature(String... args) {
@@ -101,14 +117,18 @@ class CurvatureCommandTest {
     void badInputGivesOneLineAndExitCode2() throws IOException {
         Path out = tmp.resolve("f.safetensors");
         Path small = lines("small.txt", 0, 1);
+        Path notSquare = factorFile("not-square.safetensors", new long[] {2, 3}, true);
+        Path noG = factorFile("no-g.safetensors", new long[] {2, 2}, false);
         String[][] cases = {
                 {"--calibration", tmp.resolve("absent.txt").toString(), "--samples", "1", "--out", out.toString()},
                 {"--calibration", small.toString(), "--samples", "1000", "--out", out.toString()},
                 {"--samples", "1", "--add-to", small.toString(), "--out", out.toString()},
                 {"--samples", "1", "--out", tmp.resolve("no/such/dir/f.safetensors").toString()},
+                {"--samples", "1", "--add-to", notSquare.toString(), "--out", out.toString()},
+                {"--samples", "1", "--add-to", noG.toString(), "--out", out.toString()},
         };
         String[] expected = {"absent.txt: text file not found", "fewer than --samples 1000", "small.txt",
-                "output directory does not exist"};
+                "output directory does not exist", "factor 'x.A' is not a square matrix", "'x.A' has no matching '.G'"};
         for (int i = 0; i < cases.length; i++) {
             CliRun run = curvature(cases[i]);
             assertEquals(Lancet.BAD_INPUT, run.exitCode(), run.err());

@@ -85,12 +85,22 @@ class CalibrationPipelineTest {
     @ParameterizedTest(name = "serialize-messages {0}")
     @ValueSource(booleans = {true, false})
     void crashedLayerActorResumesWithoutLosingOrDoubleCounting(boolean serializing) throws Exception {
-        ActorTestKit kit = kit(serializing);
+        crashLayerMidStream(kit(serializing), "crash", settings());
+    }
+
+    @Test
+    void withoutSnapshotsACrashedLayerActorRecomputesEverything() throws Exception {
+        CalibrationCoordinator.Settings noSnapshots = new CalibrationCoordinator.Settings(2, 1, 0, Precision.FP64);
+        crashLayerMidStream(localKit, "crash-no-snapshots", noSnapshots);
+    }
+
+    private static void crashLayerMidStream(ActorTestKit kit, String name, CalibrationCoordinator.Settings settings)
+            throws Exception {
         TestProbe<CalibrationCoordinator.Progress> progress = kit.createTestProbe();
-        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(kit.system(), "crash", model, source,
-                settings(), SnapshotStore.inMemory(), null, progress.getRef());
+        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(kit.system(), name, model, source,
+                settings, SnapshotStore.inMemory(), null, progress.getRef());
         var result = CalibrationPipeline.start(kit.system(), run);
-        // after 3 of 5 batches (one snapshot taken at 2), make block 1 fail on a malformed block
+        // after 3 of 5 batches (with snapshots: one taken at 2), make block 1 fail on a malformed block
         while (progress.receiveMessage(java.time.Duration.ofMinutes(2)).progress().getBatchesDone() < 3) {
             // keep reading progress
         }
