@@ -27,7 +27,7 @@ public class StepProbe {
         try (Checkpoint checkpoint = Checkpoint.open(dir); Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
             Transformer model = Transformer.load(checkpoint, DataType.FLOAT);
             report("loaded", 0);
-            KfacState state = KfacState.forLayers(model.linears());
+            KfacState state = KfacState.empty(model.layout());
             report("empty factors", 0);
             CalibrationSource source = CalibrationSource.of(tokenizer, List.of(text), windows, 128,
                     CalibrationSource.Sampling.RANDOM, 0);

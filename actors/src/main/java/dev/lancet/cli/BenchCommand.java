@@ -91,7 +91,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Folds random blocks of n rows into every layer's sums; FLOPs counted as SYRK's n·d·(d+1) per factor. */
     private void benchKfac(Transformer transformer, int rows) {
-        KfacState state = KfacState.forLayers(transformer.linears());
+        KfacState state = KfacState.empty(transformer.layout());
         List<INDArray[]> blocks = new ArrayList<>();
         double flops = 0;
         for (Linear l : transformer.linears()) {

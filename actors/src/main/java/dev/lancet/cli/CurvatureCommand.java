@@ -4,7 +4,6 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.calibration.CalibrationPipeline;
-import dev.lancet.actors.calibration.LinearSpec;
 import dev.lancet.actors.calibration.SnapshotStore;
 import dev.lancet.engine.curvature.DirectCalibration;
 import dev.lancet.engine.curvature.FactorFile;
@@ -13,8 +12,8 @@ import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.model.LinearLayout;
 import dev.lancet.engine.model.Transformer;
-import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.Tokenizer;
 import java.nio.file.Files;
@@ -105,7 +104,7 @@ final class CurvatureCommand implements Callable<Integer> {
             KfacState base = addTo == null ? null : FactorFile.read(addTo);
             Transformer transformer = Transformer.load(checkpoint, prec == Precision.FP64 ? DataType.DOUBLE : DataType.FLOAT);
             if (base != null) {
-                checkCompatible(base, transformer.linears(), addTo);
+                checkCompatible(base, transformer.layout().linears(), addTo);
             }
             CalibrationSource source = CalibrationSource.of(tokenizer, calibration, samples, seqlen, mode, seed);
             long calibrationStart = System.nanoTime();
@@ -147,7 +146,7 @@ final class CurvatureCommand implements Callable<Integer> {
 
     private static KfacState runDirect(Transformer model, CalibrationSource source,
                                        CalibrationCoordinator.Settings settings, KfacState base) {
-        KfacState state = KfacState.forLayers(model.linears());
+        KfacState state = KfacState.empty(model.layout());
         Progress bar = new Progress("windows", source.windows());
         DirectCalibration.accumulate(model, source, settings.batchSize(), settings.precision(), state,
                 done -> bar.accept(Math.min(done, source.windows())));
@@ -158,15 +157,15 @@ final class CurvatureCommand implements Callable<Integer> {
     }
 
     /** Shapes only: an empty state of a 125M model would be 1.2 GB of zeros. */
-    private static void checkCompatible(KfacState base, List<Linear> layers, Path file) {
-        for (Linear layer : layers) {
+    private static void checkCompatible(KfacState base, List<LinearLayout> layers, Path file) {
+        for (LinearLayout layer : layers) {
             KfacFactor old;
             try {
                 old = base.get(layer.name());
             } catch (IllegalArgumentException e) {
                 throw new CheckpointException(file, "has no factors for layer '" + layer.name() + "' of this model");
             }
-            if (!LinearSpec.of(layer).matches(old)) {
+            if (!old.fits(layer)) {
                 throw new CheckpointException(file, "factors of '" + layer.name() + "' have another shape than this model's layer");
             }
         }

@@ -47,7 +47,7 @@ class GqaCurvatureEndToEndTest {
             Transformer transformer = Transformer.load(checkpoint, DataType.DOUBLE);
             CalibrationSource source = CalibrationSource.of(tokenizer, List.of(Fixtures.validText()), 5, 24,
                     CalibrationSource.Sampling.RANDOM, 11);
-            direct = KfacState.forLayers(transformer.linears());
+            direct = KfacState.empty(transformer.layout());
             DirectCalibration.accumulate(transformer, source, 2, Precision.FP64, direct, done -> { });
         }
         KfacState streamed = FactorFile.read(factors);

@@ -4,8 +4,7 @@ import com.google.protobuf.Message;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.model.Transformer;
-import dev.lancet.engine.nn.DecoderBlock;
-import dev.lancet.engine.nn.Linear;
+import dev.lancet.engine.model.ModelLayout;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
@@ -135,25 +134,15 @@ public final class CalibrationCoordinator {
         this.windows = source.windows();
         this.seq = source.seq();
         this.progress = progress;
-        Map<String, Integer> blockOf = new HashMap<>();
-        List<List<LinearSpec>> layout = new ArrayList<>();
-        List<DecoderBlock> blocks = model.blocks();
-        for (int i = 0; i < blocks.size(); i++) {
-            List<LinearSpec> specs = new ArrayList<>();
-            for (Linear linear : blocks.get(i).linears()) {
-                specs.add(LinearSpec.of(linear));
-                blockOf.put(linear.name(), i);
-            }
-            layout.add(specs);
-        }
+        ModelLayout layout = model.layout();
         this.curvature = context.spawn(CurvatureActor.create(store, base, layout), "curvature");
         String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
-        for (int i = 0; i < layout.size(); i++) {
-            layers.add(context.spawn(LayerActor.create(i, layout.get(i), settings.precision(), curvature,
+        for (int i = 0; i < layout.numBlocks(); i++) {
+            layers.add(context.spawn(LayerActor.create(i, layout.block(i), settings.precision(), curvature,
                     context.getSelf(), pool), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
             foldedBy.put(i, new HashSet<>());
         }
-        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), blockOf, layers, pool),
+        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), layers, pool),
                 "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
     }
 

@@ -3,6 +3,8 @@ package dev.lancet.actors.calibration;
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.LinearLayout;
+import dev.lancet.engine.model.ModelLayout;
 import dev.lancet.proto.RestoreRequest;
 import dev.lancet.proto.SnapshotRequest;
 import java.util.ArrayList;
@@ -65,10 +67,10 @@ public final class CurvatureActor {
 
     private final SnapshotStore store;
     private final KfacState base;
-    private final List<List<LinearSpec>> layout;
+    private final ModelLayout layout;
     private final Map<Long, Collect> pending = new HashMap<>();
 
-    private CurvatureActor(SnapshotStore store, KfacState base, List<List<LinearSpec>> layout) {
+    private CurvatureActor(SnapshotStore store, KfacState base, ModelLayout layout) {
         this.store = store;
         this.base = base;
         this.layout = layout;
@@ -76,9 +78,9 @@ public final class CurvatureActor {
 
     /**
      * @param base   state to add to the collected sums (e.g. {@code --add-to}); null for none
-     * @param layout the linear layers of each block, which every snapshot must match
+     * @param layout the model's blocks, whose linear layers every snapshot must match
      */
-    public static Behavior<Command> create(SnapshotStore store, KfacState base, List<List<LinearSpec>> layout) {
+    public static Behavior<Command> create(SnapshotStore store, KfacState base, ModelLayout layout) {
         Behavior<Command> behavior = Behaviors.setup(context -> new CurvatureActor(store, base, layout).behavior());
         return Behaviors.supervise(behavior).onFailure(Exception.class, SupervisorStrategy.restart());
     }
@@ -100,18 +102,20 @@ public final class CurvatureActor {
     }
 
     private void check(BlockSums sums) {
-        if (sums.block() < 0 || sums.block() >= layout.size()) {
+        if (sums.block() < 0 || sums.block() >= layout.numBlocks()) {
             sums.release();
-            throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has " + layout.size());
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has "
+                    + layout.numBlocks());
         }
-        List<LinearSpec> specs = layout.get(sums.block());
-        boolean matches = sums.layers().size() == specs.size();
-        for (int i = 0; matches && i < specs.size(); i++) {
-            matches = specs.get(i).matches(sums.layers().get(i).factor());
+        List<LinearLayout> linears = layout.block(sums.block()).linears();
+        boolean matches = sums.layers().size() == linears.size();
+        for (int i = 0; matches && i < linears.size(); i++) {
+            matches = sums.layers().get(i).factor().fits(linears.get(i));
         }
         if (!matches) {
             sums.release();
-            throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers " + specs);
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers "
+                    + linears);
         }
     }
 

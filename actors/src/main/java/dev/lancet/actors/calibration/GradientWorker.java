@@ -9,7 +9,6 @@ import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.ComputeBatch;
 import java.util.List;
-import java.util.Map;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -35,16 +34,15 @@ public final class GradientWorker {
     private GradientWorker() {
     }
 
-    /** @param blockOf the block index of every decoder linear layer, by name */
+    /** @param layers the layer actor of each decoder block of {@code model}'s layout */
     public static Behavior<Command> create(Transformer model, CalibrationSource source, int batchSize,
-                                           Map<String, Integer> blockOf, List<ActorRef<LayerActor.Command>> layers,
-                                           BlockPool pool) {
+                                           List<ActorRef<LayerActor.Command>> layers, BlockPool pool) {
         return Behaviors.receive(Command.class)
                 .onMessage(Compute.class, compute -> {
                     TokenBatch batch = source.batch((int) compute.batch(), batchSize);
                     // a and g live in the step's workspace: the message gets copies of its own, in pooled buffers
                     Loss loss = model.lossAndBackward(batch, new Backprop(false, (layer, a, g) ->
-                            layers.get(blockOf.get(layer.name())).tell(new LayerActor.Fold(compute.batch(), layer.name(),
+                            layers.get(model.layout().blockOf(layer.name())).tell(new LayerActor.Fold(compute.batch(), layer.name(),
                                     pool.copyOf(a), pool.copyOf(g))),
                             batch.labelledRows()));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()

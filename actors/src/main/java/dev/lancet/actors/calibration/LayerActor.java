@@ -4,6 +4,8 @@ import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.model.BlockLayout;
+import dev.lancet.engine.model.LinearLayout;
 import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
@@ -82,15 +84,15 @@ public final class LayerActor {
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
     private final Map<String, TreeSet<Long>> folded = new HashMap<>();
 
-    private LayerActor(int block, List<LinearSpec> layers, Precision precision,
+    private LayerActor(int block, BlockLayout layout, Precision precision,
                        ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool, BlockSums restored) {
         this.block = block;
         this.precision = precision;
         this.coordinator = coordinator;
         this.pool = pool;
-        for (LinearSpec spec : layers) {
-            factors.put(spec.name(), spec.emptyFactor());
-            folded.put(spec.name(), new TreeSet<>());
+        for (LinearLayout layer : layout.linears()) {
+            factors.put(layer.name(), KfacFactor.empty(layer));
+            folded.put(layer.name(), new TreeSet<>());
         }
         for (LayerSums sums : restored.layers()) {
             String name = sums.factor().layer();
@@ -102,14 +104,14 @@ public final class LayerActor {
         }
     }
 
-    public static Behavior<Command> create(int block, List<LinearSpec> layers, Precision precision,
+    public static Behavior<Command> create(int block, BlockLayout layout, Precision precision,
                                            ActorRef<CurvatureActor.Command> curvature,
                                            ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool) {
         Behavior<Command> restoring = Behaviors.withStash(10_000, stash -> Behaviors.setup(context -> {
             curvature.tell(new CurvatureActor.Restore(block, context.getSelf()));
             return Behaviors.receive(Command.class)
                     .onMessage(Restored.class, r -> {
-                        LayerActor actor = new LayerActor(block, layers, precision, coordinator, pool, r.sums());
+                        LayerActor actor = new LayerActor(block, layout, precision, coordinator, pool, r.sums());
                         actor.reportRecovered();
                         return stash.unstashAll(actor.ready());
                     })

@@ -53,7 +53,7 @@ class CalibrationPipelineTest {
         try (Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
             source = CalibrationSource.of(tokenizer, List.of(Fixtures.calibrationText()), 9, 24, Sampling.RANDOM, 5);
         }
-        direct = KfacState.forLayers(model.linears());
+        direct = KfacState.empty(model.layout());
         DirectCalibration.accumulate(model, source, 2, Precision.FP64, direct, done -> { });
     }
 
@@ -122,7 +122,7 @@ class CalibrationPipelineTest {
         }
         ActorRef<CurvatureActor.Command> curvature = ActorRefResolver.get(testKit.system())
                 .resolveActorRef(run.path().child("curvature").toString());
-        KfacFactor stranger = KfacFactor.empty("no.such.layer", 2, 2, false);
+        KfacFactor stranger = KfacFactor.empty(Layouts.linear("no.such.layer", 2, 2, false));
         curvature.tell(new CurvatureActor.BlockState(new BlockSums(0, 99, List.of(new LayerSums(stranger, new TreeSet<>())))));
         KfacState state = result.toCompletableFuture().get(5, TimeUnit.MINUTES);
         assertSameFactors(direct, state);

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
+import dev.lancet.engine.model.BlockLayout;
+import dev.lancet.engine.model.ModelLayout;
 import dev.lancet.engine.curvature.KfacState;
 import java.time.Duration;
 import java.util.List;
@@ -21,16 +23,16 @@ class CurvatureActorTest {
     private static final ActorTestKit testKit = TestKits.serializing();
 
     /** Block i holds one layer, named "a", "b", "c", ... with 2 inputs and 3 outputs. */
-    private static final List<List<LinearSpec>> LAYOUT = List.of(List.of(spec("a")), List.of(spec("b")),
-            List.of(spec("c")), List.of(spec("x")), List.of(spec("y")));
+    private static final ModelLayout LAYOUT = new ModelLayout(List.of(block("a"), block("b"), block("c"), block("x"),
+            block("y")));
 
     @AfterAll
     static void tearDown() {
         testKit.shutdownTestKit();
     }
 
-    private static LinearSpec spec(String name) {
-        return new LinearSpec(name, 2, 3, false);
+    private static BlockLayout block(String name) {
+        return Layouts.block(Layouts.linear(name, 2, 3, false));
     }
 
     private static KfacFactor factor(String layer, double value, long tokens) {
@@ -48,7 +50,7 @@ class CurvatureActorTest {
         base.put(factor("b", 1, 1));
         base.put(factor("a", 1, 1));
         ActorRef<CurvatureActor.Command> curvature = testKit.spawn(
-                CurvatureActor.create(SnapshotStore.inMemory(), base, LAYOUT.subList(0, 2)));
+                CurvatureActor.create(SnapshotStore.inMemory(), base, new ModelLayout(LAYOUT.blocks().subList(0, 2))));
         TestProbe<CurvatureActor.Collected> probe = testKit.createTestProbe();
         curvature.tell(new CurvatureActor.BlockState(block(0, 1, "a", 2, 4)));
         curvature.tell(new CurvatureActor.Collect(2, 2, probe.getRef()));
@@ -85,7 +87,7 @@ class CurvatureActorTest {
         curvature.tell(new CurvatureActor.BlockState(block(2, 1, "c", 1, 2)));
         curvature.tell(new CurvatureActor.BlockState(block(2, 2, "a", 1, 2))); // another block's layer
         curvature.tell(new CurvatureActor.BlockState(new BlockSums(2, 3, List.of(new LayerSums(
-                KfacFactor.empty("c", 5, 3, false), new TreeSet<>()))))); // another shape
+                KfacFactor.empty(Layouts.linear("c", 5, 3, false)), new TreeSet<>()))))); // another shape
         TestProbe<LayerActor.Command> layer = testKit.createTestProbe();
         curvature.tell(new CurvatureActor.Restore(2, layer.getRef()));
         BlockSums restored = layer.expectMessageClass(LayerActor.Restored.class).sums();

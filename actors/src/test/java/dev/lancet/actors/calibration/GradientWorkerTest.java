@@ -11,10 +11,8 @@ import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.Tokenizer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -41,16 +39,12 @@ class GradientWorkerTest {
                     CalibrationSource.Sampling.SEQUENTIAL, 0);
             List<TestProbe<LayerActor.Command>> probes = new ArrayList<>();
             List<ActorRef<LayerActor.Command>> layers = new ArrayList<>();
-            Map<String, Integer> blockOf = new HashMap<>();
             for (int b = 0; b < model.blocks().size(); b++) {
                 TestProbe<LayerActor.Command> probe = testKit.createTestProbe();
                 probes.add(probe);
                 layers.add(probe.getRef());
-                for (Linear l : model.blocks().get(b).linears()) {
-                    blockOf.put(l.name(), b);
-                }
             }
-            ActorRef<GradientWorker.Command> worker = testKit.spawn(GradientWorker.create(model, source, 2, blockOf, layers, new BlockPool()));
+            ActorRef<GradientWorker.Command> worker = testKit.spawn(GradientWorker.create(model, source, 2, layers, new BlockPool()));
             TestProbe<CalibrationCoordinator.Command> coordinator = testKit.createTestProbe();
             worker.tell(new GradientWorker.Compute(1, coordinator.getRef()));
             CalibrationCoordinator.Computed computed = coordinator.expectMessageClass(CalibrationCoordinator.Computed.class);

@@ -1,5 +1,6 @@
 package dev.lancet.engine.curvature;
 
+import dev.lancet.engine.model.LinearLayout;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -28,9 +29,16 @@ public final class KfacFactor {
         this.tokens = tokens;
     }
 
-    /** An empty factor for a layer with {@code in} inputs (plus one for the bias) and {@code out} outputs. */
-    public static KfacFactor empty(String layer, int in, int out, boolean bias) {
-        return new KfacFactor(layer, bias, PackedUpper.zeros(in + (bias ? 1 : 0)), PackedUpper.zeros(out), 0);
+    /** An empty factor for a layer: A over its inputs (plus one for the bias), G over its outputs. */
+    public static KfacFactor empty(LinearLayout layer) {
+        return new KfacFactor(layer.name(), layer.bias(), PackedUpper.zeros(layer.inputsWithBias()),
+                PackedUpper.zeros(layer.out()), 0);
+    }
+
+    /** Whether this factor holds sums of {@code layer}: same name, bias column and shapes. */
+    public boolean fits(LinearLayout layer) {
+        return this.layer.equals(layer.name()) && bias == layer.bias() && dimA() == layer.inputsWithBias()
+                && dimG() == layer.out();
     }
 
     /** Adopts full symmetric running sums Σ ããᵀ, Σ ggᵀ (e.g. received from another node). */

@@ -1,10 +1,9 @@
 package dev.lancet.engine.curvature;
 
-import dev.lancet.engine.nn.Linear;
+import dev.lancet.engine.model.ModelLayout;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /** KFAC factors of every decoder linear layer, in model order; mergeable and copyable. */
@@ -12,12 +11,10 @@ public final class KfacState {
 
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
 
-    /** Empty factors for the given layers. */
-    public static KfacState forLayers(List<Linear> layers) {
+    /** Empty factors for every decoder linear layer of a model with this layout. */
+    public static KfacState empty(ModelLayout layout) {
         KfacState state = new KfacState();
-        for (Linear l : layers) {
-            state.put(KfacFactor.empty(l.name(), l.inFeatures(), l.outFeatures(), l.bias() != null));
-        }
+        layout.linears().forEach(l -> state.put(KfacFactor.empty(l)));
         return state;
     }
 

@@ -37,16 +37,18 @@ public final class Checkpoint implements AutoCloseable {
     private final JsonNode configJson;
     private final ModelFamily family;
     private final ModelConfig config;
+    private final ModelLayout layout;
     private final List<SafetensorsFile> shards;
     /** Tensor name as stored → its shard, in storage order. */
     private final Map<String, SafetensorsFile> shardOf = new LinkedHashMap<>();
 
-    private Checkpoint(Path dir, JsonNode configJson, ModelFamily family, ModelConfig config,
+    private Checkpoint(Path dir, JsonNode configJson, ModelFamily family, ModelConfig config, ModelLayout layout,
                        List<SafetensorsFile> shards) {
         this.dir = dir;
         this.configJson = configJson;
         this.family = family;
         this.config = config;
+        this.layout = layout;
         this.shards = shards;
         for (SafetensorsFile shard : shards) {
             for (TensorInfo t : shard.tensors()) {
@@ -67,8 +69,10 @@ public final class Checkpoint implements AutoCloseable {
         }
         ModelFamily family = ModelFamilies.forType(type.asText(), configFile);
         ModelConfig config = family.parseConfig(json, configFile);
+        ModelLayout layout = LayoutConfig.read(new ConfigReader(json, configFile), config, family.shapeKeys(),
+                family.names());
         List<SafetensorsFile> shards = openShards(dir);
-        return new Checkpoint(dir, json, family, config, shards);
+        return new Checkpoint(dir, json, family, config, layout, shards);
     }
 
     private static List<SafetensorsFile> openShards(Path dir) {
@@ -128,6 +132,15 @@ public final class Checkpoint implements AutoCloseable {
         return config;
     }
 
+    /** Block sizes as config.json states them; loading checks every tensor against them. */
+    public ModelLayout layout() {
+        return layout;
+    }
+
+    public ModelFamily family() {
+        return family;
+    }
+
     public TensorNames names() {
         return family.names();
     }
@@ -180,6 +193,11 @@ public final class Checkpoint implements AutoCloseable {
             default -> throw new IllegalArgumentException("compute dtype must be FLOAT or DOUBLE, not " + dtype);
         }
         return array;
+    }
+
+    /** A problem with this checkpoint's config.json. */
+    public CheckpointException configError(String problem) {
+        return new CheckpointException(dir.resolve(CONFIG), problem);
     }
 
     /** Rejects windows longer than the model's positions, blaming config.json and the flag that asked. */

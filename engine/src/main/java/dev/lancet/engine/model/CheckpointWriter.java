@@ -1,25 +1,36 @@
 package dev.lancet.engine.model;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.io.SafetensorsFile;
 import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
 import dev.lancet.engine.io.TensorInfo;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Saves a model as a Hugging Face directory shaped like its source checkpoint: the same tensor names,
- * order and dtypes (so an unchanged model round-trips byte for byte), config.json and tokenizer files.
+ * order and dtypes (so an unchanged model round-trips byte for byte), tokenizer files, and config.json with the
+ * model's layout (copied unchanged when the layout is the source's). Tensors the model no longer has (dropped
+ * blocks) are left out; tensors that were never parameters (e.g. stored buffers) are copied.
  */
 public final class CheckpointWriter {
+
+    private static final ObjectWriter JSON = new ObjectMapper().writerWithDefaultPrettyPrinter();
 
     private CheckpointWriter() {
     }
@@ -29,25 +40,49 @@ public final class CheckpointWriter {
             Files.createDirectories(outDir);
             List<Entry> entries = new ArrayList<>();
             Map<String, INDArray> parameters = model.parameters();
+            Set<String> written = new HashSet<>();
             Map<String, String> metadata = null;
             for (TensorInfo info : source.tensors()) {
                 SafetensorsFile shard = source.shardOf(info.name());
                 metadata = metadata == null ? shard.metadata() : metadata;
-                INDArray value = parameters.get(canonical(info.name(), parameters));
-                entries.add(value == null ? Entry.copyOf(shard, info)
-                        : Entry.ofFloats(info.name(), info.dtype(), value.shape(), floats(value)));
+                String name = canonical(info.name(), model.sourceParameters());
+                INDArray value = parameters.get(name);
+                if (value != null) {
+                    entries.add(Entry.ofFloats(info.name(), info.dtype(), value.shape(), floats(value)));
+                    written.add(name);
+                } else if (!model.sourceParameters().contains(name)) {
+                    entries.add(Entry.copyOf(shard, info));
+                }
+            }
+            if (written.size() != parameters.size()) {
+                throw new IllegalStateException("the source checkpoint has no tensor for "
+                        + parameters.keySet().stream().filter(n -> !written.contains(n)).toList());
             }
             SafetensorsWriter.write(outDir.resolve(Checkpoint.WEIGHTS), metadata == null ? Map.of() : metadata,
                     entries);
             copyCompanions(source.dir(), outDir);
+            if (!model.layout().equals(source.layout())) {
+                writeConfig(LayoutConfig.write(source.configJson(), model.layout(), source.family().shapeKeys()),
+                        outDir.resolve(Checkpoint.CONFIG));
+            }
         } catch (IOException e) {
             throw new CheckpointException(outDir, "cannot write model: " + e.getMessage());
         }
     }
 
+    /** Written beside and renamed over the target, so a crash leaves the old file or the new one. */
+    private static void writeConfig(ObjectNode json, Path file) throws IOException {
+        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.write(temp, JSON.writeValueAsBytes(json));
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+            channel.force(true);
+        }
+        Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
     /** The parameter name a stored tensor corresponds to, stored with or without the "model." prefix. */
-    private static String canonical(String stored, Map<String, INDArray> parameters) {
-        return parameters.containsKey(stored) ? stored : "model." + stored;
+    private static String canonical(String stored, Set<String> sourceParameters) {
+        return sourceParameters.contains(stored) ? stored : "model." + stored;
     }
 
     private static float[] floats(INDArray value) {

@@ -3,9 +3,6 @@ package dev.lancet.engine.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.engine.io.CheckpointException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
 
 /** Typed, checked access to config.json fields, so every family reports bad configs the same way. */
 public final class ConfigReader {
@@ -65,28 +62,9 @@ public final class ConfigReader {
         return node != null && !node.isNull();
     }
 
-    /**
-     * Uniform block shapes from the config, unless a pruned model lists its own under
-     * {@code lancet.layers} as {@code [{"heads":..,"kv_heads":..,"intermediate":..}, ...]}.
-     */
-    public List<ModelConfig.LayerShape> layerShapes(int layers, int heads, int kvHeads, int intermediate) {
-        JsonNode perLayer = json.path("lancet").path("layers");
-        if (perLayer.isMissingNode()) {
-            return Collections.nCopies(layers, new ModelConfig.LayerShape(heads, kvHeads, intermediate));
-        }
-        if (!perLayer.isArray() || perLayer.size() != layers) {
-            throw error("'lancet.layers' must list " + layers + " layers");
-        }
-        List<ModelConfig.LayerShape> shapes = new ArrayList<>();
-        for (JsonNode layer : perLayer) {
-            try {
-                shapes.add(new ModelConfig.LayerShape(layer.path("heads").asInt(heads),
-                        layer.path("kv_heads").asInt(kvHeads), layer.path("intermediate").asInt(intermediate)));
-            } catch (IllegalArgumentException e) {
-                throw error("'lancet.layers': " + e.getMessage());
-            }
-        }
-        return List.copyOf(shapes);
+    /** The whole config.json. */
+    public JsonNode json() {
+        return json;
     }
 
     public CheckpointException error(String problem) {

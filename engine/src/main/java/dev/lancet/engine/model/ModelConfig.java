@@ -1,10 +1,8 @@
 package dev.lancet.engine.model;
 
-import java.util.List;
-
 /**
- * Everything the transformer needs to know about a checkpoint's shape, independent of the family that
- * named it. Per-layer widths live in {@link LayerShape} so pruned models with uneven layers load too.
+ * The architecture of a checkpoint, independent of the family that named it: the model-wide facts that no
+ * structural edit changes. Per-block sizes (heads, MLP width, ...) live in its {@link ModelLayout}.
  */
 public record ModelConfig(
         String modelType,
@@ -12,7 +10,6 @@ public record ModelConfig(
         int hiddenSize,
         /** Width of the token embedding; differs from hiddenSize only for OPT's project_in/out. */
         int embedSize,
-        int headDim,
         int maxPositions,
         NormKind norm,
         double normEps,
@@ -23,8 +20,7 @@ public record ModelConfig(
         boolean outputBias,
         boolean mlpBias,
         boolean normBias,
-        boolean tiedHead,
-        List<LayerShape> layers) {
+        boolean tiedHead) {
 
     public enum NormKind { LAYER_NORM, RMS_NORM }
 
@@ -33,20 +29,6 @@ public record ModelConfig(
 
     /** OPT: fc2(relu(fc1 x)); Llama: down(silu(gate x) * up x). */
     public enum FeedForwardKind { RELU, SILU_GATED }
-
-    /** Sizes of one decoder block: query heads, key/value heads and MLP channels. */
-    public record LayerShape(int heads, int kvHeads, int intermediate) {
-        public LayerShape {
-            if (heads <= 0 || kvHeads <= 0 || intermediate <= 0 || heads % kvHeads != 0) {
-                throw new IllegalArgumentException("bad layer shape: heads=" + heads + " kvHeads=" + kvHeads
-                        + " intermediate=" + intermediate);
-            }
-        }
-    }
-
-    public int numLayers() {
-        return layers.size();
-    }
 
     public boolean projectsEmbeddings() {
         return embedSize != hiddenSize;

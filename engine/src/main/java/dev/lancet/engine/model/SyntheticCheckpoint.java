@@ -7,7 +7,6 @@ import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
-import dev.lancet.engine.model.TensorNames.LinearRole;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,23 +50,16 @@ public final class SyntheticCheckpoint {
             make.linear(names.projectIn(), config.hiddenSize(), config.embedSize(), false);
             make.linear(names.projectOut(), config.embedSize(), config.hiddenSize(), false);
         }
-        int hidden = config.hiddenSize();
-        int d = config.headDim();
-        for (int i = 0; i < config.numLayers(); i++) {
-            ModelConfig.LayerShape shape = config.layers().get(i);
-            make.norm(names.attentionNorm(i), hidden, config.normBias());
-            make.linear(names.linear(i, LinearRole.Q), shape.heads() * d, hidden, config.attentionBias());
-            make.linear(names.linear(i, LinearRole.K), shape.kvHeads() * d, hidden, config.attentionBias());
-            make.linear(names.linear(i, LinearRole.V), shape.kvHeads() * d, hidden, config.attentionBias());
-            make.linear(names.linear(i, LinearRole.O), hidden, shape.heads() * d, config.outputBias());
-            make.norm(names.feedForwardNorm(i), hidden, config.normBias());
-            if (config.feedForward() == ModelConfig.FeedForwardKind.SILU_GATED) {
-                make.linear(names.linear(i, LinearRole.GATE), shape.intermediate(), hidden, config.mlpBias());
-            }
-            make.linear(names.linear(i, LinearRole.UP), shape.intermediate(), hidden, config.mlpBias());
-            make.linear(names.linear(i, LinearRole.DOWN), hidden, shape.intermediate(), config.mlpBias());
+        ModelLayout layout = LayoutConfig.read(new ConfigReader(json, configFile), config, family.shapeKeys(), names);
+        for (int i = 0; i < layout.numBlocks(); i++) {
+            BlockLayout block = layout.block(i);
+            // the stream's order (norm, attention, norm, MLP) fixes the weights a seed gives
+            make.norm(names.attentionNorm(i), block.residualIn(), config.normBias());
+            block.linears().subList(0, 4).forEach(make::linear);
+            make.norm(names.feedForwardNorm(i), block.residualIn(), config.normBias());
+            block.linears().subList(4, block.linears().size()).forEach(make::linear);
         }
-        make.norm(names.finalNorm(), hidden, config.normBias());
+        make.norm(names.finalNorm(), config.hiddenSize(), config.normBias());
         if (!config.tiedHead()) {
             make.matrix(names.head(), config.vocabSize(), config.embedSize());
         }
@@ -125,6 +117,10 @@ public final class SyntheticCheckpoint {
         void matrix(String name, long rows, long cols) {
             entries.add(Entry.ofFloats(name + ".weight", spec.dtype(), new long[] {rows, cols},
                     gaussian((int) (rows * cols), 0, spec.std())));
+        }
+
+        void linear(LinearLayout l) {
+            linear(l.name(), l.out(), l.in(), l.bias());
         }
 
         void linear(String name, int out, int in, boolean bias) {

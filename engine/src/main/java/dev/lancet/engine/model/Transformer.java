@@ -4,7 +4,6 @@ import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
 import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
-import dev.lancet.engine.model.ModelConfig.LayerShape;
 import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.nn.Attention;
 import dev.lancet.engine.nn.Backprop;
@@ -19,10 +18,13 @@ import dev.lancet.engine.nn.RmsNorm;
 import dev.lancet.engine.nn.Softmax;
 import dev.lancet.engine.nn.Rope;
 import java.util.ArrayList;
-import java.util.Collections;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -32,9 +34,9 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A decoder-only causal LM (OPT or Llama) on ND4J: embeddings → blocks → final norm → head, with a
  * hand-written backward of the summed next-token NLL. All arrays share one dtype (FLOAT, or DOUBLE for
- * gradient checks).
+ * gradient checks). The model owns its weights' native memory: {@link #close()} frees it.
  */
-public final class Transformer {
+public final class Transformer implements AutoCloseable {
 
     /** Workspaces: a whole forward (+ backward) step, and the nested scope of one block or the head. */
     private static final String FORWARD = "lancet-forward";
@@ -42,6 +44,8 @@ public final class Transformer {
     private static final String BLOCK = "lancet-block";
 
     private final ModelConfig config;
+    private final ModelLayout layout;
+    private final TensorNames names;
     private final DataType dtype;
     private final INDArray tokenEmbedding;
     /** OPT's learned position table (offset 2), else null. */
@@ -51,13 +55,15 @@ public final class Transformer {
     private final List<DecoderBlock> blocks;
     private final Norm finalNorm;
     private final INDArray head;
-    /** Every parameter by CausalLM tensor name (tied head listed once, as the embedding). */
-    private final Map<String, INDArray> parameters;
+    /** The tensor names the model was loaded from, kept through edits: saving skips those it no longer has. */
+    private final Set<String> sourceParameters;
 
-    private Transformer(ModelConfig config, DataType dtype, INDArray tokenEmbedding, INDArray positionEmbedding,
-                        Linear projectIn, Linear projectOut, List<DecoderBlock> blocks, Norm finalNorm, INDArray head,
-                        Map<String, INDArray> parameters) {
+    private Transformer(ModelConfig config, ModelLayout layout, TensorNames names, DataType dtype,
+                        INDArray tokenEmbedding, INDArray positionEmbedding, Linear projectIn, Linear projectOut,
+                        List<DecoderBlock> blocks, Norm finalNorm, INDArray head, Set<String> sourceParameters) {
         this.config = config;
+        this.layout = layout;
+        this.names = names;
         this.dtype = dtype;
         this.tokenEmbedding = tokenEmbedding;
         this.positionEmbedding = positionEmbedding;
@@ -66,7 +72,7 @@ public final class Transformer {
         this.blocks = blocks;
         this.finalNorm = finalNorm;
         this.head = head;
-        this.parameters = Collections.unmodifiableMap(parameters);
+        this.sourceParameters = sourceParameters;
     }
 
     /** Builds the model from a checkpoint, converting every tensor to {@code dtype}. */
@@ -74,8 +80,46 @@ public final class Transformer {
         return new Loader(checkpoint, dtype).build();
     }
 
+    /**
+     * Builds the model from a checkpoint that must have {@code expected} as its layout: how a node rebuilds a
+     * model it was described by (path, layout), refusing a checkpoint that changed in between.
+     */
+    public static Transformer load(Checkpoint checkpoint, ModelLayout expected, DataType dtype) {
+        if (!checkpoint.layout().equals(expected)) {
+            throw checkpoint.configError("its layout differs from the expected one (" + describe(checkpoint.layout())
+                    + " instead of " + describe(expected) + ")");
+        }
+        return load(checkpoint, dtype);
+    }
+
+    private static String describe(ModelLayout layout) {
+        return layout.numBlocks() + " blocks, heads " + layout.blocks().stream().map(b -> b.heads() + "/" + b.kvHeads())
+                .toList() + ", MLP " + layout.blocks().stream().map(BlockLayout::intermediate).toList();
+    }
+
+    /**
+     * The same model with other decoder blocks (structural edits): embeddings, norms and head are shared, so this
+     * model must not be used or closed afterwards; the caller frees whatever it replaced.
+     */
+    Transformer withBlocks(ModelLayout newLayout, List<DecoderBlock> newBlocks) {
+        return new Transformer(config, newLayout, names, dtype, tokenEmbedding, positionEmbedding, projectIn,
+                projectOut, List.copyOf(newBlocks), finalNorm, head, sourceParameters);
+    }
+
     public ModelConfig config() {
         return config;
+    }
+
+    public ModelLayout layout() {
+        return layout;
+    }
+
+    public TensorNames names() {
+        return names;
+    }
+
+    Set<String> sourceParameters() {
+        return sourceParameters;
     }
 
     public DataType dtype() {
@@ -93,8 +137,66 @@ public final class Transformer {
         return all;
     }
 
+    /** Every parameter by CausalLM tensor name, in model order (a tied head listed once, as the embedding). */
     public Map<String, INDArray> parameters() {
-        return parameters;
+        Map<String, INDArray> all = new LinkedHashMap<>();
+        all.put(names.embedTokens() + ".weight", tokenEmbedding);
+        if (positionEmbedding != null) {
+            all.put(names.embedPositions() + ".weight", positionEmbedding);
+        }
+        for (Linear projection : projectIn == null ? List.<Linear>of() : List.of(projectIn, projectOut)) {
+            putLinear(all, projection);
+        }
+        for (DecoderBlock block : blocks) {
+            putNorm(all, block.attentionNorm());
+            block.attention().linears().forEach(l -> putLinear(all, l));
+            putNorm(all, block.feedForwardNorm());
+            block.feedForward().linears().forEach(l -> putLinear(all, l));
+        }
+        putNorm(all, finalNorm);
+        if (!config.tiedHead()) {
+            all.put(names.head() + ".weight", head);
+        }
+        return all;
+    }
+
+    private static void putLinear(Map<String, INDArray> all, Linear linear) {
+        all.put(linear.name() + ".weight", linear.weight());
+        if (linear.bias() != null) {
+            all.put(linear.name() + ".bias", linear.bias());
+        }
+    }
+
+    private static void putNorm(Map<String, INDArray> all, Norm norm) {
+        all.put(norm.name() + ".weight", norm.weight());
+        if (norm.bias() != null) {
+            all.put(norm.name() + ".bias", norm.bias());
+        }
+    }
+
+    /**
+     * Zeroes the weights of the decoder linear layer {@code layer} where {@code keep} is 0: unstructured and 2:4
+     * pruning keep the dense shapes. {@code keep} has the weight's [out, in] shape.
+     */
+    public void applyMask(String layer, INDArray keep) {
+        Linear linear = linears().stream().filter(l -> l.name().equals(layer)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no decoder linear layer named '" + layer + "'"));
+        if (!Arrays.equals(keep.shape(), linear.weight().shape())) {
+            throw new IllegalArgumentException(layer + ": mask of shape " + Arrays.toString(keep.shape())
+                    + " for a weight of shape " + Arrays.toString(linear.weight().shape()));
+        }
+        linear.weight().muli(keep.castTo(dtype));
+    }
+
+    /** Number of weights and biases (a tied head counted once). */
+    public long parameterCount() {
+        return parameters().values().stream().mapToLong(INDArray::length).sum();
+    }
+
+    /** Frees the native memory of every weight now rather than at a later garbage collection. */
+    @Override
+    public void close() {
+        parameters().values().forEach(INDArray::close);
     }
 
     /** Logits [batch·seq, vocab]. */
@@ -207,17 +309,19 @@ public final class Transformer {
         return probs;
     }
 
-    /** Reads tensors in the order the config implies, checking each shape. */
+    /** Reads tensors in the order the layout implies, checking each shape. */
     private static final class Loader {
         private final Checkpoint checkpoint;
         private final ModelConfig config;
+        private final ModelLayout layout;
         private final TensorNames names;
         private final DataType dtype;
-        private final Map<String, INDArray> parameters = new LinkedHashMap<>();
+        private final Set<String> loaded = new HashSet<>();
 
         Loader(Checkpoint checkpoint, DataType dtype) {
             this.checkpoint = checkpoint;
             this.config = checkpoint.config();
+            this.layout = checkpoint.layout();
             this.names = checkpoint.names();
             this.dtype = dtype;
         }
@@ -233,40 +337,40 @@ public final class Transformer {
                 projectIn = linear(names.projectIn(), hidden, config.embedSize(), false, false);
                 projectOut = linear(names.projectOut(), config.embedSize(), hidden, false, false);
             }
-            Rope rope = config.positions() == ModelConfig.Positions.ROTARY
-                    ? new Rope(config.headDim(), config.ropeTheta()) : null;
+            Map<Integer, Rope> ropes = new HashMap<>();
             List<DecoderBlock> blocks = new ArrayList<>();
-            for (int i = 0; i < config.numLayers(); i++) {
-                blocks.add(block(i, config.layers().get(i), rope));
+            for (int i = 0; i < layout.numBlocks(); i++) {
+                BlockLayout shape = layout.block(i);
+                Rope rope = config.positions() == ModelConfig.Positions.ROTARY
+                        ? ropes.computeIfAbsent(shape.headDim(), d -> new Rope(d, config.ropeTheta())) : null;
+                blocks.add(block(i, shape, rope));
             }
             Norm finalNorm = norm(names.finalNorm(), hidden);
             INDArray head = config.tiedHead() ? tokens
                     : tensor(names.head() + ".weight", config.vocabSize(), config.embedSize());
-            return new Transformer(config, dtype, tokens, positions, projectIn, projectOut, List.copyOf(blocks),
-                    finalNorm, head, parameters);
+            return new Transformer(config, layout, names, dtype, tokens, positions, projectIn, projectOut,
+                    List.copyOf(blocks), finalNorm, head, Set.copyOf(loaded));
         }
 
-        private DecoderBlock block(int i, LayerShape shape, Rope rope) {
-            int hidden = config.hiddenSize();
-            int d = config.headDim();
-            boolean qkvBias = config.attentionBias();
-            Attention attention = new Attention(
-                    linear(names.linear(i, LinearRole.Q), shape.heads() * d, hidden, qkvBias, true),
-                    linear(names.linear(i, LinearRole.K), shape.kvHeads() * d, hidden, qkvBias, true),
-                    linear(names.linear(i, LinearRole.V), shape.kvHeads() * d, hidden, qkvBias, true),
-                    linear(names.linear(i, LinearRole.O), hidden, shape.heads() * d, config.outputBias(), true),
-                    shape.heads(), shape.kvHeads(), d, rope);
-            int m = shape.intermediate();
-            boolean bias = config.mlpBias();
+        private DecoderBlock block(int i, BlockLayout shape, Rope rope) {
+            if (shape.residualIn() != config.hiddenSize() || shape.residualOut() != config.hiddenSize()) {
+                throw checkpoint.configError("block " + i + " reads and writes a residual stream of "
+                        + shape.residualIn() + "/" + shape.residualOut() + ", not hidden_size " + config.hiddenSize());
+            }
+            Attention attention = new Attention(linear(shape.linear(LinearRole.Q)), linear(shape.linear(LinearRole.K)),
+                    linear(shape.linear(LinearRole.V)), linear(shape.linear(LinearRole.O)), shape.heads(),
+                    shape.kvHeads(), shape.headDim(), rope);
             FeedForward feedForward = switch (config.feedForward()) {
-                case RELU -> new ReluMlp(linear(names.linear(i, LinearRole.UP), m, hidden, bias, true),
-                        linear(names.linear(i, LinearRole.DOWN), hidden, m, bias, true));
-                case SILU_GATED -> new GatedMlp(linear(names.linear(i, LinearRole.GATE), m, hidden, bias, true),
-                        linear(names.linear(i, LinearRole.UP), m, hidden, bias, true),
-                        linear(names.linear(i, LinearRole.DOWN), hidden, m, bias, true));
+                case RELU -> new ReluMlp(linear(shape.linear(LinearRole.UP)), linear(shape.linear(LinearRole.DOWN)));
+                case SILU_GATED -> new GatedMlp(linear(shape.linear(LinearRole.GATE)),
+                        linear(shape.linear(LinearRole.UP)), linear(shape.linear(LinearRole.DOWN)));
             };
-            return new DecoderBlock(norm(names.attentionNorm(i), hidden), attention,
-                    norm(names.feedForwardNorm(i), hidden), feedForward);
+            return new DecoderBlock(norm(names.attentionNorm(i), shape.residualIn()), attention,
+                    norm(names.feedForwardNorm(i), shape.residualIn()), feedForward);
+        }
+
+        private Linear linear(LinearLayout l) {
+            return linear(l.name(), l.out(), l.in(), l.bias(), true);
         }
 
         private Linear linear(String name, int out, int in, boolean bias, boolean tracked) {
@@ -283,9 +387,8 @@ public final class Transformer {
         }
 
         private INDArray tensor(String name, long... shape) {
-            INDArray array = checkpoint.load(name, dtype, shape);
-            parameters.put(name, array);
-            return array;
+            loaded.add(name);
+            return checkpoint.load(name, dtype, shape);
         }
     }
 }

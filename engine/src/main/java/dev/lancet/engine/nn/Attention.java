@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import dev.lancet.engine.linalg.Blas;
+import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -15,6 +16,11 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
     /** Saved for backward; q is already scaled by 1/sqrt(headDim). */
     public record State(INDArray input, INDArray q, INDArray k, INDArray v, INDArray probs, INDArray context,
                         INDArray output) {
+    }
+
+    /** q, k, v, o. */
+    public List<Linear> linears() {
+        return List.of(q, k, v, o);
     }
 
     private int group() {

@@ -30,7 +30,7 @@ public record DecoderBlock(Norm attentionNorm, Attention attention, Norm feedFor
 
     /** q, k, v, o, then the MLP's layers. */
     public List<Linear> linears() {
-        List<Linear> all = new ArrayList<>(List.of(attention.q(), attention.k(), attention.v(), attention.o()));
+        List<Linear> all = new ArrayList<>(attention.linears());
         all.addAll(feedForward.linears());
         return all;
     }

@@ -7,6 +7,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
 public record LayerNorm(String name, INDArray weight, INDArray bias, double eps) implements Norm {
 
     @Override
+    public Norm renamed(String newName) {
+        return new LayerNorm(newName, weight, bias, eps);
+    }
+
+    @Override
     public State forward(INDArray x) {
         INDArray centered = x.subColumnVector(x.mean(1));
         INDArray invScale = Transforms.pow(centered.mul(centered).mean(1).addi(eps), -0.5, false);

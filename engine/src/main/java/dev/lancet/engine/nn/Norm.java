@@ -16,6 +16,9 @@ public interface Norm {
     /** Null for RMSNorm. */
     INDArray bias();
 
+    /** The same norm (sharing its weights) under another tensor name, for renumbered blocks. */
+    Norm renamed(String name);
+
     State forward(INDArray x);
 
     INDArray backward(State state, INDArray dy);

@@ -12,6 +12,11 @@ public record RmsNorm(String name, INDArray weight, double eps) implements Norm 
     }
 
     @Override
+    public Norm renamed(String newName) {
+        return new RmsNorm(newName, weight, eps);
+    }
+
+    @Override
     public State forward(INDArray x) {
         INDArray invScale = Transforms.pow(x.mul(x).mean(1).addi(eps), -0.5, false);
         INDArray normalized = x.mulColumnVector(invScale);

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.model.LinearLayout;
+import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.TokenBatch;
 import dev.lancet.engine.model.Transformer;
@@ -36,7 +38,7 @@ class KfacMergeTest {
             for (int w = 0; w < 7; w++) {
                 perWindow.add(fold(model, source.batch(w, 1)));
             }
-            KfacState reversed = KfacState.forLayers(model.linears());
+            KfacState reversed = KfacState.empty(model.layout());
             for (int w = 6; w >= 0; w--) {
                 reversed.merge(perWindow.get(w));
             }
@@ -50,7 +52,7 @@ class KfacMergeTest {
             middle.merge(perWindow.get(3));
             middle.merge(right);
             left.merge(middle);
-            KfacState threes = KfacState.forLayers(model.linears());
+            KfacState threes = KfacState.empty(model.layout());
             DirectCalibration.accumulate(model, source, 3, Precision.FP64, threes, done -> { });
 
             for (KfacState state : List.of(reversed, left, threes)) {
@@ -76,8 +78,9 @@ class KfacMergeTest {
         int dim = 48;
         int batches = 24;
         Random random = new Random(3);
-        KfacFactor fp32 = KfacFactor.empty("l", dim, 1, false);
-        KfacFactor fp64 = KfacFactor.empty("l", dim, 1, false);
+        LinearLayout layer = new LinearLayout("l", LinearRole.Q, dim, 1, false);
+        KfacFactor fp32 = KfacFactor.empty(layer);
+        KfacFactor fp64 = KfacFactor.empty(layer);
         INDArray absSum = Nd4j.zeros(DataType.DOUBLE, dim, dim);
         INDArray g = Nd4j.zeros(DataType.FLOAT, rows, 1);
         for (int b = 0; b < batches; b++) {
@@ -99,7 +102,7 @@ class KfacMergeTest {
     }
 
     private static KfacState fold(Transformer model, TokenBatch batch) {
-        KfacState state = KfacState.forLayers(model.linears());
+        KfacState state = KfacState.empty(model.layout());
         model.lossAndBackward(batch, new Backprop(false,
                 (layer, a, g) -> state.get(layer.name()).add(a, g, Precision.FP64), batch.labelledRows()));
         return state;

@@ -39,7 +39,7 @@ class KfacReferenceTest {
             Transformer model = Transformer.load(checkpoint, dtype);
             CalibrationSource source = CalibrationSource.of(tokenizer, List.of(Fixtures.validText()), 4, 128,
                     Sampling.SEQUENTIAL, 0);
-            KfacState state = KfacState.forLayers(model.linears());
+            KfacState state = KfacState.empty(model.layout());
             DirectCalibration.accumulate(model, source, 3, precision, state, done -> { });
             assertEquals(model.linears().size(), ref.size());
             for (Iterator<Map.Entry<String, JsonNode>> it = ref.fields(); it.hasNext(); ) {

@@ -2,6 +2,7 @@ package dev.lancet.engine.model.llama;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.engine.model.ConfigReader;
+import dev.lancet.engine.model.LayoutConfig;
 import dev.lancet.engine.model.ModelConfig;
 import dev.lancet.engine.model.ModelFamily;
 import dev.lancet.engine.model.TensorNames;
@@ -19,18 +20,6 @@ public final class LlamaFamily implements ModelFamily {
     public ModelConfig parseConfig(JsonNode json, Path configFile) {
         ConfigReader c = new ConfigReader(json, configFile);
         int hidden = c.requireInt("hidden_size");
-        int heads = c.requireInt("num_attention_heads");
-        int kvHeads = c.optInt("num_key_value_heads", heads);
-        if (heads % kvHeads != 0) {
-            throw c.error("num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
-        }
-        if (!c.has("head_dim") && hidden % heads != 0) {
-            throw c.error("hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
-        }
-        int headDim = c.optInt("head_dim", hidden / heads);
-        if (headDim % 2 != 0) {
-            throw c.error("head_dim " + headDim + " must be even for rotary embeddings");
-        }
         String activation = c.optString("hidden_act", "silu");
         if (!activation.equals("silu")) {
             throw c.error("hidden_act '" + activation + "' is not supported (Llama uses silu)");
@@ -39,14 +28,20 @@ public final class LlamaFamily implements ModelFamily {
             throw c.error("rope_scaling is not supported");
         }
         boolean attentionBias = c.optBoolean("attention_bias", false);
-        int layers = c.requireInt("num_hidden_layers");
-        return new ModelConfig("llama", c.requireInt("vocab_size"), hidden, hidden, headDim,
+        return new ModelConfig("llama", c.requireInt("vocab_size"), hidden, hidden,
                 c.requireInt("max_position_embeddings"), ModelConfig.NormKind.RMS_NORM, c.optDouble("rms_norm_eps", 1e-6),
                 ModelConfig.Positions.ROTARY, c.optDouble("rope_theta", 10000.0), ModelConfig.FeedForwardKind.SILU_GATED,
                 attentionBias, attentionBias, c.optBoolean("mlp_bias", false), false,
-                c.optBoolean("tie_word_embeddings", false),
-                c.layerShapes(layers, heads, kvHeads, c.requireInt("intermediate_size")));
+                c.optBoolean("tie_word_embeddings", false));
     }
+
+    @Override
+    public LayoutConfig.ShapeKeys shapeKeys() {
+        return KEYS;
+    }
+
+    private static final LayoutConfig.ShapeKeys KEYS =
+            new LayoutConfig.ShapeKeys("num_attention_heads", "num_key_value_heads", "intermediate_size");
 
     @Override
     public TensorNames names() {

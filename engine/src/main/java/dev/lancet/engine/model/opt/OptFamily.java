@@ -2,6 +2,7 @@ package dev.lancet.engine.model.opt;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.engine.model.ConfigReader;
+import dev.lancet.engine.model.LayoutConfig;
 import dev.lancet.engine.model.ModelConfig;
 import dev.lancet.engine.model.ModelFamily;
 import dev.lancet.engine.model.TensorNames;
@@ -19,10 +20,6 @@ public final class OptFamily implements ModelFamily {
     public ModelConfig parseConfig(JsonNode json, Path configFile) {
         ConfigReader c = new ConfigReader(json, configFile);
         int hidden = c.requireInt("hidden_size");
-        int heads = c.requireInt("num_attention_heads");
-        if (hidden % heads != 0) {
-            throw c.error("hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
-        }
         if (!c.optBoolean("do_layer_norm_before", true)) {
             throw c.error("do_layer_norm_before=false (post-LayerNorm OPT, e.g. opt-350m) is not supported");
         }
@@ -34,14 +31,20 @@ public final class OptFamily implements ModelFamily {
             throw c.error("layer_norm_elementwise_affine=false is not supported");
         }
         boolean bias = c.optBoolean("enable_bias", true);
-        int layers = c.requireInt("num_hidden_layers");
         return new ModelConfig("opt", c.requireInt("vocab_size"), hidden,
-                c.optInt("word_embed_proj_dim", hidden), hidden / heads, c.requireInt("max_position_embeddings"),
+                c.optInt("word_embed_proj_dim", hidden), c.requireInt("max_position_embeddings"),
                 ModelConfig.NormKind.LAYER_NORM, 1e-5, ModelConfig.Positions.LEARNED_OFFSET_2, 0,
                 ModelConfig.FeedForwardKind.RELU, bias, bias, bias, true,
-                c.optBoolean("tie_word_embeddings", true),
-                c.layerShapes(layers, heads, heads, c.requireInt("ffn_dim")));
+                c.optBoolean("tie_word_embeddings", true));
     }
+
+    /** OPT has no key/value head count: its attention is always multi-head. */
+    @Override
+    public LayoutConfig.ShapeKeys shapeKeys() {
+        return KEYS;
+    }
+
+    private static final LayoutConfig.ShapeKeys KEYS = new LayoutConfig.ShapeKeys("num_attention_heads", null, "ffn_dim");
 
     @Override
     public TensorNames names() {

@@ -1,0 +1,102 @@
+package dev.lancet.engine.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The layout's part of config.json. Uniform sizes sit in the stock Hugging Face keys (named by the family's
+ * {@link ShapeKeys}); a pruned model with uneven blocks adds {@code lancet.layers}, one
+ * {@code {"heads", "kv_heads", "intermediate"}} per block (the stock keys then hold block 0's). {@code head_dim}
+ * is one value for the model and is always written, since after dropped heads it no longer equals
+ * hidden_size / heads.
+ */
+public final class LayoutConfig {
+
+    /** config.json keys of a family's block sizes; {@code kvHeads} is null where key/value heads equal heads. */
+    public record ShapeKeys(String heads, String kvHeads, String intermediate) {
+    }
+
+    static final String LAYERS = "num_hidden_layers";
+    static final String HEAD_DIM = "head_dim";
+
+    private LayoutConfig() {
+    }
+
+    public static ModelLayout read(ConfigReader c, ModelConfig config, ShapeKeys keys, TensorNames names) {
+        int layers = c.requireInt(LAYERS);
+        int heads = c.requireInt(keys.heads());
+        int kvHeads = keys.kvHeads() == null ? heads : c.optInt(keys.kvHeads(), heads);
+        if (heads % kvHeads != 0) {
+            throw c.error(keys.heads() + " " + heads + " is not a multiple of " + keys.kvHeads() + " " + kvHeads);
+        }
+        if (!c.has(HEAD_DIM) && config.hiddenSize() % heads != 0) {
+            throw c.error("hidden_size " + config.hiddenSize() + " is not divisible by " + keys.heads() + " " + heads);
+        }
+        int headDim = c.optInt(HEAD_DIM, config.hiddenSize() / heads);
+        if (config.positions() == ModelConfig.Positions.ROTARY && headDim % 2 != 0) {
+            throw c.error("head_dim " + headDim + " must be even for rotary embeddings");
+        }
+        int intermediate = c.requireInt(keys.intermediate());
+        JsonNode perLayer = c.json().path("lancet").path("layers");
+        if (!perLayer.isMissingNode() && (!perLayer.isArray() || perLayer.size() != layers)) {
+            throw c.error("'lancet.layers' must list " + layers + " layers");
+        }
+        List<BlockLayout> blocks = new ArrayList<>();
+        for (int i = 0; i < layers; i++) {
+            JsonNode layer = perLayer.path(i);
+            int h = blockSize(c, layer, "heads", heads);
+            int kv = keys.kvHeads() == null ? h : blockSize(c, layer, "kv_heads", kvHeads);
+            try {
+                blocks.add(BlockLayout.of(config, names, i, h, kv, headDim, blockSize(c, layer, "intermediate", intermediate)));
+            } catch (IllegalArgumentException e) {
+                throw c.error("'lancet.layers' entry " + i + ": " + e.getMessage());
+            }
+        }
+        return new ModelLayout(blocks);
+    }
+
+    private static int blockSize(ConfigReader c, JsonNode layer, String key, int fallback) {
+        JsonNode node = layer.path(key);
+        if (node.isMissingNode()) {
+            return fallback;
+        }
+        if (!node.canConvertToInt() || node.asInt() <= 0) {
+            throw c.error("'lancet.layers': '" + key + "' must be a positive integer, got " + node);
+        }
+        return node.asInt();
+    }
+
+    /** Writes {@code layout} into a copy of a config.json of the same family. */
+    public static ObjectNode write(JsonNode source, ModelLayout layout, ShapeKeys keys) {
+        ObjectNode json = source.deepCopy();
+        BlockLayout first = layout.block(0);
+        json.put(LAYERS, layout.numBlocks());
+        json.put(keys.heads(), first.heads());
+        if (keys.kvHeads() != null) {
+            json.put(keys.kvHeads(), first.kvHeads());
+        }
+        json.put(keys.intermediate(), first.intermediate());
+        json.put(HEAD_DIM, first.headDim());
+        ObjectNode lancet = json.has("lancet") && json.get("lancet").isObject()
+                ? (ObjectNode) json.get("lancet") : json.putObject("lancet");
+        if (layout.uniform()) {
+            lancet.remove("layers");
+        } else {
+            ArrayNode layers = lancet.putArray("layers");
+            for (BlockLayout b : layout.blocks()) {
+                ObjectNode entry = layers.addObject().put("heads", b.heads());
+                if (keys.kvHeads() != null) {
+                    entry.put("kv_heads", b.kvHeads());
+                }
+                entry.put("intermediate", b.intermediate());
+            }
+        }
+        if (lancet.isEmpty()) {
+            json.remove("lancet");
+        }
+        return json;
+    }
+}
