@@ -3,8 +3,10 @@ package dev.lancet.actors.calibration;
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.proto.CollectRequest;
+import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.RestoreRequest;
-import dev.lancet.proto.SnapshotRequest;
+import dev.lancet.proto.SnapshotTaken;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,7 +32,7 @@ public final class CurvatureActor {
     public record BlockState(BlockSums sums) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return sums.toProto();
+            return SnapshotTaken.newBuilder().setSnapshot(sums.toProto()).build();
         }
     }
 
@@ -46,7 +48,7 @@ public final class CurvatureActor {
     public record Collect(long round, int blocks, ActorRef<Collected> replyTo) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return SnapshotRequest.newBuilder().setRound(round).setBlocks(blocks)
+            return CollectRequest.newBuilder().setRound(round).setBlocks(blocks)
                     .setReplyTo(resolver.toSerializationFormat(replyTo)).build();
         }
     }
@@ -55,7 +57,7 @@ public final class CurvatureActor {
     public record Collected(BlockSums state) implements WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return state.toProto();
+            return CurvatureCollected.newBuilder().setState(state.toProto()).build();
         }
 
         public KfacState toState() {
@@ -101,7 +103,7 @@ public final class CurvatureActor {
 
     private void check(BlockSums sums) {
         if (sums.block() < 0 || sums.block() >= layout.size()) {
-            sums.release();
+            sums.close();
             throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has " + layout.size());
         }
         List<LinearSpec> specs = layout.get(sums.block());
@@ -110,7 +112,7 @@ public final class CurvatureActor {
             matches = specs.get(i).matches(sums.layers().get(i).factor());
         }
         if (!matches) {
-            sums.release();
+            sums.close();
             throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers " + specs);
         }
     }

@@ -16,7 +16,6 @@ public record LinearSpec(String name, int in, int out, boolean bias) {
 
     /** Whether {@code factor} holds this layer's sums: same name, bias column and shapes. */
     public boolean matches(KfacFactor factor) {
-        return factor.layer().equals(name) && factor.hasBias() == bias && factor.dimA() == in + (bias ? 1 : 0)
-                && factor.dimG() == out;
+        return factor.fits(name, in, out, bias);
     }
 }

@@ -10,9 +10,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * positions. Sums, not means, so that states merge by addition in any order; fp64 always.
  *
  * <p>Only the upper triangles are accumulated (SYRK: half a GEMM's work) and stored ({@link PackedUpper}: half
- * the memory); the full symmetric matrices are made when read.
+ * the memory); the full symmetric matrices are made when read. The sums are native memory (gigabytes for a
+ * large model): whoever holds a factor {@link #close}s it when done, rather than waiting for a garbage
+ * collection.
  */
-public final class KfacFactor {
+public final class KfacFactor implements AutoCloseable {
 
     private final String layer;
     private final boolean bias;
@@ -30,7 +32,11 @@ public final class KfacFactor {
 
     /** An empty factor for a layer with {@code in} inputs (plus one for the bias) and {@code out} outputs. */
     public static KfacFactor empty(String layer, int in, int out, boolean bias) {
-        return new KfacFactor(layer, bias, PackedUpper.zeros(in + (bias ? 1 : 0)), PackedUpper.zeros(out), 0);
+        return new KfacFactor(layer, bias, PackedUpper.zeros(dimA(in, bias)), PackedUpper.zeros(out), 0);
+    }
+
+    private static int dimA(int in, boolean bias) {
+        return in + (bias ? 1 : 0);
     }
 
     /** Adopts full symmetric running sums Σ ããᵀ, Σ ggᵀ (e.g. received from another node). */
@@ -68,13 +74,18 @@ public final class KfacFactor {
         return sumG.dim();
     }
 
+    /** Whether this factor holds the sums of {@code layer} with {@code in} inputs, {@code out} outputs and the bias. */
+    public boolean fits(String layer, int in, int out, boolean bias) {
+        return this.layer.equals(layer) && this.bias == bias && dimA() == dimA(in, bias) && dimG() == out;
+    }
+
     /**
      * Folds in one block: a [n, in] inputs and g [n, out] output gradients of n labelled positions. With
      * {@link Precision#FP32} each block's products are one fp32 SYRK, added to the fp64 sums; temporaries go
      * to the current workspace.
      */
     public void add(INDArray a, INDArray g, Precision precision) {
-        if (a.rows() != g.rows() || a.columns() + (bias ? 1 : 0) != dimA() || g.columns() != dimG()) {
+        if (a.rows() != g.rows() || dimA((int) a.columns(), bias) != dimA() || g.columns() != dimG()) {
             throw new IllegalArgumentException(layer + ": block a" + Arrays.toString(a.shape()) + ", g"
                     + Arrays.toString(g.shape()) + " does not fit A " + dimA() + ", G " + dimG());
         }
@@ -127,11 +138,9 @@ public final class KfacFactor {
         return new KfacFactor(layer, bias, sumA.dup(), sumG.dup(), tokens);
     }
 
-    /**
-     * Frees the sums' native memory now instead of at a later garbage collection (the sums of a large model
-     * are gigabytes); the factor must not be used afterwards.
-     */
-    public void release() {
+    /** Frees the sums' native memory now; the factor must not be used afterwards. */
+    @Override
+    public void close() {
         sumA.close();
         sumG.close();
     }
