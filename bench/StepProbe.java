@@ -35,7 +35,7 @@ public class StepProbe {
                 long start = System.nanoTime();
                 TokenBatch batch = source.batch(b, 8);
                 model.lossAndBackward(batch, new Backprop(false, (layer, a, g) -> {
-                    try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
+                    try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
                         state.get(layer.name()).add(a, g, Precision.FP32);
                     }
                 }, batch.labelledRows()));

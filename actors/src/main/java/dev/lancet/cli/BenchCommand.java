@@ -24,12 +24,14 @@ import picocli.CommandLine.Option;
 
 /** Throughput of the transformer on random token batches; the Java side of BENCHMARKS.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Median tokens/s of forward (logits + loss) and train (forward + backward of the summed",
-                "next-token NLL with the per-layer (a, g) stream and decoder weight gradients) on random ids;",
-                "kfac: GFLOP/s of folding one batch's (a, g) blocks into every layer's KFAC sums (fp32 blocks);",
-                "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with);",
-                "load: peak resident memory (VmHWM) after loading the model, against its fp32 size.",
-                "Prints one JSON line per mode, like bench/torch_baseline.py."})
+        description = {"Throughput of the model and of KFAC folding on random token ids; prints one JSON line per "
+                + "mode, like bench/torch_baseline.py.",
+                "forward, train (or both): median tokens/s of forward (logits + loss) and of train: forward and "
+                + "backward of the summed next-token NLL, with every layer's (a, g) streamed out and the decoder's "
+                + "weight gradients.",
+                "kfac: GFLOP/s of folding one batch's (a, g) blocks into every layer's KFAC sums (fp32 blocks).",
+                "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with).",
+                "load: peak resident memory (VmHWM) after loading the model, against its fp32 size."})
 final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: embedded tiny-llama).")
@@ -103,7 +105,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         List<Linear> linears = transformer.linears();
         double seconds = time(() -> {
-            try (MemoryWorkspace ignored = Workspaces.open("lancet-bench-kfac")) {
+            try (MemoryWorkspace ignored = Workspaces.open(Workspaces.BENCH_KFAC)) {
                 for (int i = 0; i < linears.size(); i++) {
                     state.get(linears.get(i).name()).add(blocks.get(i)[0], blocks.get(i)[1], Precision.FP32);
                 }

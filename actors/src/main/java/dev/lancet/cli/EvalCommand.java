@@ -1,25 +1,17 @@
 package dev.lancet.cli;
 
-import dev.lancet.engine.eval.Perplexity;
-import dev.lancet.engine.io.CheckpointException;
-import dev.lancet.engine.model.Checkpoint;
-import dev.lancet.engine.model.Loss;
-import dev.lancet.engine.model.Transformer;
-import dev.lancet.engine.text.TextFiles;
-import dev.lancet.engine.text.Tokenizer;
-import dev.lancet.engine.text.Windows;
+import dev.lancet.jobs.EvalJob;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.nd4j.linalg.api.buffer.DataType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Perplexity of a model on a text file, by the protocol of LLM Surgeon, SliceGPT and SparseGPT. */
+/** {@code lancet eval}: the flags of an {@link EvalJob} and its result, as text or JSON. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = {"Perplexity over non-overlapping windows: the whole file is tokenized, cut into windows of",
-                "--seqlen tokens (remainder dropped), and positions 1..N-1 of each window are scored given",
-                "the prefix inside the window; perplexity = exp(mean NLL)."})
+        description = "Perplexity over non-overlapping windows: the whole file is tokenized, cut into windows of "
+                + "--seqlen tokens (remainder dropped), and positions 1..N-1 of each window are scored given the "
+                + "prefix inside the window; perplexity = exp(mean NLL).")
 final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
@@ -45,34 +37,14 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (seqlen < 2) {
-            throw new IllegalArgumentException("--seqlen must be at least 2, got " + seqlen);
+        EvalJob.Result result = EvalJob.run(new EvalJob.Spec(model, data, seqlen, maxWindows, batch, fp64), new Progress());
+        System.out.printf(Locale.ROOT, "perplexity %.4f over %d tokens in %d windows of %d (%.1f s)%n",
+                result.perplexity(), result.tokens(), result.windows(), result.seqlen(), result.seconds());
+        if (json) {
+            System.out.println(Json.object("perplexity", result.perplexity(), "tokens", result.tokens(),
+                    "windows", result.windows(), "seqlen", result.seqlen(), "seconds", result.seconds(),
+                    "tokens_per_second", result.tokensPerSecond(), "model", model.toString(), "data", data.toString()));
         }
-        if (batch < 1 || maxWindows < 0) {
-            throw new IllegalArgumentException("--batch must be >= 1 and --max-windows >= 0");
-        }
-        long start = System.nanoTime();
-        try (Checkpoint checkpoint = Checkpoint.open(model);
-             Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
-            checkpoint.requirePositions(seqlen, "--seqlen");
-            int[] tokens = tokenizer.encode(TextFiles.readUtf8(data));
-            Windows windows = Windows.of(tokens, seqlen, maxWindows);
-            if (windows.count() == 0) {
-                throw new CheckpointException(data, "only " + tokens.length + " tokens, shorter than one window of "
-                        + seqlen);
-            }
-            Transformer transformer = Transformer.load(checkpoint, fp64 ? DataType.DOUBLE : DataType.FLOAT);
-            Loss loss = Perplexity.evaluate(transformer, windows, batch, new Progress("windows", windows.count()));
-            double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf(Locale.ROOT, "perplexity %.4f over %d tokens in %d windows of %d (%.1f s)%n",
-                    loss.perplexity(), loss.tokens(), windows.count(), seqlen, seconds);
-            if (json) {
-                System.out.println(Json.object("perplexity", loss.perplexity(), "tokens", loss.tokens(),
-                        "windows", windows.count(), "seqlen", seqlen, "seconds", seconds,
-                        "tokens_per_second", windows.count() * (double) seqlen / seconds,
-                        "model", model.toString(), "data", data.toString()));
-            }
-            return 0;
-        }
+        return 0;
     }
 }

@@ -10,7 +10,8 @@ import picocli.CommandLine.Option;
 
 /** Writes a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests. */
 @Command(name = "synth", mixinStandardHelpOptions = true,
-        description = {"Write a random-weight HF checkpoint (config.json + model.safetensors).",
+        description = {"Write a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests: "
+                + "config.json and model.safetensors.",
                 "OPT-125m shape: --arch opt --hidden 768 --layers 12 --heads 12 --intermediate 3072 --vocab 50272",
                 "Llama 125M-style: --arch llama --hidden 768 --layers 12 --heads 12 --kv-heads 4 --intermediate 2048 --vocab 32000"})
 final class SynthCommand implements Callable<Integer> {

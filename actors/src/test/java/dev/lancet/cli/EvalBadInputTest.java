@@ -127,7 +127,7 @@ class EvalBadInputTest {
     @Test
     void seqlenBeyondMaxPositions() throws IOException {
         assertBadInput(eval(Fixtures.tinyLlama(), Fixtures.validText(), "--seqlen", "1024"), "config.json",
-                "--seqlen 1024 exceeds max_position_embeddings 512");
+                "windows of 1024 tokens exceed max_position_embeddings 512");
     }
 
     @Test

@@ -10,9 +10,9 @@ import java.util.TreeSet;
 /**
  * Running KFAC sums of one decoder block's linear layers as of snapshot {@code round} (block −1: the whole
  * model), with the batches each layer has folded. Its native memory belongs to whoever holds it: a message
- * carrying it hands it over, and the holder {@link #release}s it when done. Wire form: {@link BlockSnapshot}.
+ * carrying it hands it over, and the holder {@link #close}s it when done. Wire form: {@link BlockSnapshot}.
  */
-public record BlockSums(int block, long round, List<LayerSums> layers) {
+public record BlockSums(int block, long round, List<LayerSums> layers) implements AutoCloseable {
 
     public record LayerSums(KfacFactor factor, SortedSet<Long> batches) {
     }
@@ -32,8 +32,9 @@ public record BlockSums(int block, long round, List<LayerSums> layers) {
     }
 
     /** Frees the native memory now rather than at some later garbage collection; unusable afterwards. */
-    public void release() {
-        layers.forEach(l -> l.factor().release());
+    @Override
+    public void close() {
+        layers.forEach(l -> l.factor().close());
     }
 
     /** The factors as a state (handing their memory over to it). */

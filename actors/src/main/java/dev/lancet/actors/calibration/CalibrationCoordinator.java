@@ -10,7 +10,7 @@ import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
-import dev.lancet.proto.SnapshotRequest;
+import dev.lancet.proto.StartCalibration;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -37,25 +38,29 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  */
 public final class CalibrationCoordinator {
 
-    public sealed interface Command extends WireMessage permits Start, Computed, Folded, Recovered, CollectDue, Finished {
+    /**
+     * What the coordinator handles: what others send it is a {@link WireMessage}; its own timer tick and adapted
+     * replies are private, so they never leave it, and are never serialized.
+     */
+    public sealed interface Command {
     }
 
     /** Begin; the collected curvature goes to {@code replyTo}. */
-    public record Start(ActorRef<CurvatureActor.Collected> replyTo) implements Command {
+    public record Start(ActorRef<CurvatureActor.Collected> replyTo) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return SnapshotRequest.newBuilder().setReplyTo(resolver.toSerializationFormat(replyTo)).build();
+            return StartCalibration.newBuilder().setReplyTo(resolver.toSerializationFormat(replyTo)).build();
         }
     }
 
-    public record Computed(BatchComputed result) implements Command {
+    public record Computed(BatchComputed result) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
             return result;
         }
     }
 
-    public record Folded(BatchFolded folded) implements Command {
+    public record Folded(BatchFolded folded) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
             return folded;
@@ -63,7 +68,7 @@ public final class CalibrationCoordinator {
     }
 
     /** A layer actor (re)started holding these batches; its first report doubles as "ready". */
-    public record Recovered(BlockRecovered recovered) implements Command {
+    public record Recovered(BlockRecovered recovered) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
             return recovered;
@@ -71,19 +76,11 @@ public final class CalibrationCoordinator {
     }
 
     /** Timer tick: (re)ask the curvature actor for the final state. */
-    public record CollectDue() implements Command {
-        @Override
-        public Message toProto(ActorRefResolver resolver) {
-            return SnapshotRequest.getDefaultInstance();
-        }
+    private record CollectDue() implements Command, NoSerializationVerificationNeeded {
     }
 
-    /** The curvature actor's collected state, on its way to whoever started the run. */
-    public record Finished(CurvatureActor.Collected collected) implements Command {
-        @Override
-        public Message toProto(ActorRefResolver resolver) {
-            return collected.state().toProto();
-        }
+    /** The curvature actor's collected state (through a message adapter), on its way to whoever started the run. */
+    private record Finished(CurvatureActor.Collected collected) implements Command, NoSerializationVerificationNeeded {
     }
 
     /** Progress of the run, for a progress bar or a daemon's status. */
@@ -164,7 +161,7 @@ public final class CalibrationCoordinator {
                 })
                 .onMessage(Finished.class, this::onFinished)
                 .onSignal(PostStop.class, stopped -> {
-                    pool.clear();
+                    pool.close();
                     return Behaviors.same();
                 })
                 .build();

@@ -5,8 +5,10 @@ import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.LinearLayout;
 import dev.lancet.engine.model.ModelLayout;
+import dev.lancet.proto.CollectRequest;
+import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.RestoreRequest;
-import dev.lancet.proto.SnapshotRequest;
+import dev.lancet.proto.SnapshotTaken;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -32,7 +34,7 @@ public final class CurvatureActor {
     public record BlockState(BlockSums sums) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return sums.toProto();
+            return SnapshotTaken.newBuilder().setSnapshot(sums.toProto()).build();
         }
     }
 
@@ -48,7 +50,7 @@ public final class CurvatureActor {
     public record Collect(long round, int blocks, ActorRef<Collected> replyTo) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return SnapshotRequest.newBuilder().setRound(round).setBlocks(blocks)
+            return CollectRequest.newBuilder().setRound(round).setBlocks(blocks)
                     .setReplyTo(resolver.toSerializationFormat(replyTo)).build();
         }
     }
@@ -57,7 +59,7 @@ public final class CurvatureActor {
     public record Collected(BlockSums state) implements WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return state.toProto();
+            return CurvatureCollected.newBuilder().setState(state.toProto()).build();
         }
 
         public KfacState toState() {
@@ -103,7 +105,7 @@ public final class CurvatureActor {
 
     private void check(BlockSums sums) {
         if (sums.block() < 0 || sums.block() >= layout.numBlocks()) {
-            sums.release();
+            sums.close();
             throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has "
                     + layout.numBlocks());
         }
@@ -113,7 +115,7 @@ public final class CurvatureActor {
             matches = sums.layers().get(i).factor().fits(linears.get(i));
         }
         if (!matches) {
-            sums.release();
+            sums.close();
             throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers "
                     + linears);
         }

@@ -11,6 +11,7 @@ import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.LayerActivations;
 import dev.lancet.proto.SnapshotRequest;
+import dev.lancet.proto.SnapshotRestored;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -73,7 +74,7 @@ public final class LayerActor {
     public record Restored(BlockSums sums) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return sums.toProto();
+            return SnapshotRestored.newBuilder().setSnapshot(sums.toProto()).build();
         }
     }
 
@@ -99,7 +100,7 @@ public final class LayerActor {
             if (!factors.containsKey(name)) {
                 throw new IllegalStateException("snapshot of block " + block + " has unknown layer " + name);
             }
-            factors.put(name, sums.factor()).release();
+            factors.put(name, sums.factor()).close();
             folded.put(name, new TreeSet<>(sums.batches()));
         }
     }
@@ -131,17 +132,17 @@ public final class LayerActor {
                 .onMessage(Fold.class, this::onFold)
                 .onMessage(Snapshot.class, this::onSnapshot)
                 .onMessage(Restored.class, r -> {
-                    r.sums().release();
+                    r.sums().close();
                     return Behaviors.same();
                 })
-                .onSignal(PreRestart.class, signal -> releaseSums())
-                .onSignal(PostStop.class, signal -> releaseSums())
+                .onSignal(PreRestart.class, signal -> closeSums())
+                .onSignal(PostStop.class, signal -> closeSums())
                 .build();
     }
 
     /** Gigabytes for a large model: freed at once, not at some later garbage collection. */
-    private Behavior<Command> releaseSums() {
-        factors.values().forEach(KfacFactor::release);
+    private Behavior<Command> closeSums() {
+        factors.values().forEach(KfacFactor::close);
         factors.clear();
         return Behaviors.same();
     }
@@ -174,12 +175,12 @@ public final class LayerActor {
             if (batches.contains(fold.batch())) {
                 return Behaviors.same();
             }
-            try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
+            try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
                 factor.add(fold.a(), fold.g(), precision);
             }
             batches.add(fold.batch());
         } finally {
-            pool.recycle(fold.a(), fold.g());
+            pool.giveBack(fold.a(), fold.g());
         }
         if (folded.values().stream().allMatch(b -> b.contains(fold.batch()))) {
             coordinator.tell(new CalibrationCoordinator.Folded(

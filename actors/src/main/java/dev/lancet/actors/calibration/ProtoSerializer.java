@@ -4,13 +4,19 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
-import dev.lancet.proto.BlockSnapshot;
 import dev.lancet.proto.CalibrationProgress;
+import dev.lancet.proto.CollectRequest;
 import dev.lancet.proto.ComputeBatch;
+import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.LayerActivations;
 import dev.lancet.proto.RestoreRequest;
 import dev.lancet.proto.SnapshotRequest;
+import dev.lancet.proto.SnapshotRestored;
+import dev.lancet.proto.SnapshotTaken;
+import dev.lancet.proto.StartCalibration;
 import java.io.NotSerializableException;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.ExtendedActorSystem;
 import org.apache.pekko.actor.typed.ActorRefResolver;
@@ -18,52 +24,78 @@ import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.serialization.SerializerWithStringManifest;
 
 /**
- * Pekko serializer for every actor command: each travels as its Protocol Buffers form
- * ({@link WireMessage#toProto}), named by a manifest; this is the table that reads them back.
+ * Pekko serializer for every {@link WireMessage}: each travels as its own Protocol Buffers message
+ * ({@link WireMessage#toProto}), named by a manifest of its own. This is the table of manifests and of how to
+ * read each message back; a manifest is a fixed string, so renaming a class never changes the wire.
  */
 public final class ProtoSerializer extends SerializerWithStringManifest {
 
     @FunctionalInterface
     private interface Reader {
-        Object read(byte[] bytes, ActorRefResolver resolver) throws InvalidProtocolBufferException;
+        WireMessage read(byte[] bytes, ActorRefResolver resolver) throws InvalidProtocolBufferException;
     }
 
-    private static final Map<String, Reader> READERS = Map.ofEntries(
-            Map.entry("Fold", (b, r) -> LayerActor.Fold.fromProto(LayerActivations.parseFrom(b))),
-            Map.entry("Snapshot", (b, r) -> {
+    private record Binding(Class<? extends WireMessage> type, String manifest, Reader reader) {
+    }
+
+    private static final List<Binding> BINDINGS = List.of(
+            new Binding(LayerActor.Fold.class, "layer.fold",
+                    (b, r) -> LayerActor.Fold.fromProto(LayerActivations.parseFrom(b))),
+            new Binding(LayerActor.Snapshot.class, "layer.snapshot", (b, r) -> {
                 SnapshotRequest m = SnapshotRequest.parseFrom(b);
                 return new LayerActor.Snapshot(m.getRound(), m.getLast(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Restored", (b, r) -> new LayerActor.Restored(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
-            Map.entry("BlockState", (b, r) -> new CurvatureActor.BlockState(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
-            Map.entry("Restore", (b, r) -> {
+            new Binding(LayerActor.Restored.class, "layer.restored", (b, r) ->
+                    new LayerActor.Restored(BlockSums.fromProto(SnapshotRestored.parseFrom(b).getSnapshot()))),
+            new Binding(CurvatureActor.BlockState.class, "curvature.block-state", (b, r) ->
+                    new CurvatureActor.BlockState(BlockSums.fromProto(SnapshotTaken.parseFrom(b).getSnapshot()))),
+            new Binding(CurvatureActor.Restore.class, "curvature.restore", (b, r) -> {
                 RestoreRequest m = RestoreRequest.parseFrom(b);
                 return new CurvatureActor.Restore(m.getBlock(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Collect", (b, r) -> {
-                SnapshotRequest m = SnapshotRequest.parseFrom(b);
+            new Binding(CurvatureActor.Collect.class, "curvature.collect", (b, r) -> {
+                CollectRequest m = CollectRequest.parseFrom(b);
                 return new CurvatureActor.Collect(m.getRound(), m.getBlocks(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Collected", (b, r) -> new CurvatureActor.Collected(BlockSums.fromProto(BlockSnapshot.parseFrom(b)))),
-            Map.entry("Compute", (b, r) -> {
+            new Binding(CurvatureActor.Collected.class, "curvature.collected", (b, r) ->
+                    new CurvatureActor.Collected(BlockSums.fromProto(CurvatureCollected.parseFrom(b).getState()))),
+            new Binding(GradientWorker.Compute.class, "worker.compute", (b, r) -> {
                 ComputeBatch m = ComputeBatch.parseFrom(b);
                 return new GradientWorker.Compute(m.getBatch(), r.resolveActorRef(m.getReplyTo()));
             }),
-            Map.entry("Start", (b, r) -> new CalibrationCoordinator.Start(
-                    r.resolveActorRef(SnapshotRequest.parseFrom(b).getReplyTo()))),
-            Map.entry("Computed", (b, r) -> new CalibrationCoordinator.Computed(BatchComputed.parseFrom(b))),
-            Map.entry("Folded", (b, r) -> new CalibrationCoordinator.Folded(BatchFolded.parseFrom(b))),
-            Map.entry("Recovered", (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
-            Map.entry("CollectDue", (b, r) -> new CalibrationCoordinator.CollectDue()),
-            Map.entry("Finished", (b, r) -> new CalibrationCoordinator.Finished(
-                    new CurvatureActor.Collected(BlockSums.fromProto(BlockSnapshot.parseFrom(b))))),
-            Map.entry("Progress", (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))));
+            new Binding(CalibrationCoordinator.Start.class, "coordinator.start", (b, r) ->
+                    new CalibrationCoordinator.Start(r.resolveActorRef(StartCalibration.parseFrom(b).getReplyTo()))),
+            new Binding(CalibrationCoordinator.Computed.class, "coordinator.computed",
+                    (b, r) -> new CalibrationCoordinator.Computed(BatchComputed.parseFrom(b))),
+            new Binding(CalibrationCoordinator.Folded.class, "coordinator.folded",
+                    (b, r) -> new CalibrationCoordinator.Folded(BatchFolded.parseFrom(b))),
+            new Binding(CalibrationCoordinator.Recovered.class, "coordinator.recovered",
+                    (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
+            new Binding(CalibrationCoordinator.Progress.class, "coordinator.progress",
+                    (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))));
+
+    private static final Map<Class<? extends WireMessage>, String> MANIFESTS = new HashMap<>();
+    private static final Map<String, Reader> READERS = new HashMap<>();
+
+    static {
+        for (Binding binding : BINDINGS) {
+            if (READERS.put(binding.manifest(), binding.reader()) != null
+                    || MANIFESTS.put(binding.type(), binding.manifest()) != null) {
+                throw new IllegalStateException("two wire bindings for " + binding.manifest() + " / " + binding.type());
+            }
+        }
+    }
 
     private final ExtendedActorSystem system;
     private volatile ActorRefResolver resolver;
 
     public ProtoSerializer(ExtendedActorSystem system) {
         this.system = system;
+    }
+
+    /** Every wire message class with its manifest. */
+    static Map<Class<? extends WireMessage>, String> manifests() {
+        return Map.copyOf(MANIFESTS);
     }
 
     @Override
@@ -73,7 +105,11 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
 
     @Override
     public String manifest(Object o) {
-        return o.getClass().getSimpleName();
+        String manifest = MANIFESTS.get(o.getClass());
+        if (manifest == null) {
+            throw new IllegalArgumentException("no wire binding for " + o.getClass().getName());
+        }
+        return manifest;
     }
 
     @Override

@@ -57,15 +57,6 @@ final class TensorBlocks {
         return array;
     }
 
-    /** Frees arrays a message handed over, now rather than at a later garbage collection. */
-    static void free(INDArray... arrays) {
-        for (INDArray array : arrays) {
-            if (array.closeable()) {
-                array.close();
-            }
-        }
-    }
-
     static FactorSums toProto(KfacFactor factor, Collection<Long> batches) {
         return FactorSums.newBuilder().setLayer(factor.layer()).setBias(factor.hasBias())
                 .setSumA(toProto(factor.sumA())).setSumG(toProto(factor.sumG())).setTokens(factor.tokens())

@@ -15,31 +15,31 @@ import org.nd4j.linalg.factory.Nd4j;
 class BlockPoolTest {
 
     @Test
-    void copiesIntoRecycledBuffersOfTheSameShape() {
+    void copiesIntoBuffersGivenBackOfTheSameShape() {
         BlockPool pool = new BlockPool();
         INDArray source = Nd4j.rand(DataType.FLOAT, 4, 6);
         INDArray first = pool.copyOf(source.get(all(), interval(1, 4))); // a strided view
         assertEquals(source.get(all(), interval(1, 4)), first);
-        pool.recycle(first);
+        pool.giveBack(first);
         INDArray again = pool.copyOf(source.getColumns(0, 2, 5));
-        assertSame(first, again, "the recycled buffer is reused");
+        assertSame(first, again, "the buffer given back is reused");
         assertEquals(source.getColumns(0, 2, 5), again);
         INDArray other = pool.copyOf(source);
         assertNotSame(again, other);
-        pool.clear();
+        pool.close();
     }
 
     @Test
     void keepsNoMoreThanWasEverOutAtOnce() {
         BlockPool pool = new BlockPool();
         INDArray decoded = Nd4j.rand(DataType.FLOAT, 3, 3); // e.g. a block read off the wire: never handed out here
-        pool.recycle(decoded);
+        pool.giveBack(decoded);
         assertTrue(decoded.wasClosed(), "a pool that handed nothing out keeps nothing");
         INDArray out = pool.copyOf(Nd4j.ones(DataType.FLOAT, 3, 3));
         INDArray extra = Nd4j.rand(DataType.FLOAT, 3, 3);
-        pool.recycle(out, extra);
+        pool.giveBack(out, extra);
         assertTrue(!out.wasClosed() && extra.wasClosed(), "one buffer was out at most, one is kept");
-        pool.clear();
+        pool.close();
         assertTrue(out.wasClosed());
     }
 }

@@ -1,7 +1,6 @@
 package dev.lancet.actors.calibration;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.lancet.engine.curvature.KfacAssertions.assertSameFactors;
 
 import com.typesafe.config.ConfigFactory;
 import dev.lancet.engine.Fixtures;
@@ -136,17 +135,5 @@ class CalibrationPipelineTest {
         KfacState twice = direct.copy();
         twice.merge(direct);
         assertSameFactors(twice, state);
-    }
-
-    static void assertSameFactors(KfacState want, KfacState got) {
-        assertEquals(want.factors().size(), got.factors().size());
-        for (KfacFactor w : want.factors()) {
-            KfacFactor g = got.get(w.layer());
-            assertEquals(w.tokens(), g.tokens(), w.layer());
-            double scaleA = w.sumA().norm2Number().doubleValue();
-            double scaleG = w.sumG().norm2Number().doubleValue();
-            assertTrue(w.sumA().sub(g.sumA()).norm2Number().doubleValue() <= 1e-10 * scaleA, w.layer() + " A");
-            assertTrue(w.sumG().sub(g.sumG()).norm2Number().doubleValue() <= 1e-10 * scaleG, w.layer() + " G");
-        }
     }
 }

@@ -1,29 +1,44 @@
 package dev.lancet.actors.calibration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lancet.actors.calibration.BlockSums.LayerSums;
+import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import java.io.NotSerializableException;
-import dev.lancet.actors.calibration.BlockSums.LayerSums;
-import dev.lancet.engine.curvature.KfacFactor;
+import java.lang.reflect.Modifier;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
-import org.apache.pekko.actor.typed.ActorRefResolver;
-import org.nd4j.linalg.factory.Nd4j;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.serialization.Serialization;
 import org.apache.pekko.serialization.SerializationExtension;
 import org.apache.pekko.serialization.Serializers;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.factory.Nd4j;
 
-/** Every Lancet message is bound to the protobuf serializer and reads back equal. */
+/**
+ * Every wire message has a manifest of its own and a reader, is bound to the protobuf serializer and reads back
+ * equal; every other message of an actor protocol is private and never serialized. Messages are found in the
+ * module's compiled classes, so a new one cannot be forgotten here.
+ */
 class ProtoSerializerTest {
 
     private static final ActorTestKit testKit = TestKits.serializing();
@@ -34,7 +49,7 @@ class ProtoSerializerTest {
     }
 
     @Test
-    void everyMessageRoundTrips() throws Exception {
+    void everyWireMessageRoundTrips() throws Exception {
         Serialization serialization = SerializationExtension.get(Adapter.toClassic(testKit.system()));
         var layer = testKit.<LayerActor.Command>createTestProbe().getRef();
         var curvature = testKit.<CurvatureActor.Command>createTestProbe().getRef();
@@ -56,9 +71,9 @@ class ProtoSerializerTest {
                 new CalibrationCoordinator.Computed(BatchComputed.newBuilder().setBatch(1).setLoss(2.5).build()),
                 new CalibrationCoordinator.Folded(BatchFolded.newBuilder().setBlock(1).setBatch(2).build()),
                 new CalibrationCoordinator.Recovered(BlockRecovered.newBuilder().setBlock(1).addBatches(4).build()),
-                new CalibrationCoordinator.CollectDue(),
-                new CalibrationCoordinator.Finished(new CurvatureActor.Collected(sums)),
                 new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()));
+        assertEquals(concreteClassesOf(WireMessage.class), messages.stream().map(Object::getClass).collect(Collectors.toSet()),
+                "one sample of every wire message");
         ActorRefResolver resolver = ActorRefResolver.get(testKit.system());
         for (WireMessage message : messages) {
             var serializer = serialization.findSerializerFor(message);
@@ -69,11 +84,59 @@ class ProtoSerializerTest {
             // the wire form carries everything: reading it back and writing it again gives the same message
             assertEquals(message.toProto(resolver), ((WireMessage) back).toProto(resolver), message.getClass().getName());
         }
+        sums.close();
+    }
+
+    @Test
+    void everyWireMessageHasAManifestOfItsOwnAndAReader() throws Exception {
+        // (the serializer's class initialisation already refuses a manifest bound twice, naming it)
+        Map<Class<? extends WireMessage>, String> manifests = ProtoSerializer.manifests();
+        assertEquals(manifests.size(), Set.copyOf(manifests.values()).size(), "two messages share a manifest: " + manifests);
+        assertEquals(concreteClassesOf(WireMessage.class), manifests.keySet(), "every wire message and only those is read back");
+    }
+
+    @Test
+    void messagesArePrivateExactlyWhenTheyStayOffTheWire() throws Exception {
+        Set<Class<?>> protocols = moduleClasses().stream()
+                .filter(c -> c.isInterface() && c.isSealed() && c.getSimpleName().equals("Command"))
+                .collect(Collectors.toSet());
+        assertTrue(protocols.contains(CalibrationCoordinator.Command.class), protocols.toString());
+        Set<Class<?>> local = concreteClassesOf(NoSerializationVerificationNeeded.class);
+        assertFalse(local.isEmpty());
+        for (Class<?> message : concreteClassesOf(Object.class)) {
+            if (protocols.stream().noneMatch(p -> p.isAssignableFrom(message)) && !local.contains(message)) {
+                continue;
+            }
+            boolean wire = WireMessage.class.isAssignableFrom(message);
+            assertTrue(wire != local.contains(message), message + ": exactly one of a wire message and a local one (NoSerializationVerificationNeeded)");
+            assertEquals(!wire, Modifier.isPrivate(message.getModifiers()), message + ": private exactly when local");
+        }
     }
 
     @Test
     void unknownManifestIsRefused() {
-        ProtoSerializer serializer = new ProtoSerializer((org.apache.pekko.actor.ExtendedActorSystem) Adapter.toClassic(testKit.system()));
+        ProtoSerializer serializer = new ProtoSerializer((ExtendedActorSystem) Adapter.toClassic(testKit.system()));
         assertThrows(NotSerializableException.class, () -> serializer.fromBinary(new byte[0], "Nope"));
+    }
+
+    /** Concrete classes of the actors module assignable to {@code type}. */
+    private static Set<Class<?>> concreteClassesOf(Class<?> type) throws Exception {
+        return moduleClasses().stream()
+                .filter(c -> type.isAssignableFrom(c) && !c.isInterface() && !Modifier.isAbstract(c.getModifiers()))
+                .collect(Collectors.toSet());
+    }
+
+    /** Every class compiled from the actors module's main sources. */
+    private static Set<Class<?>> moduleClasses() throws Exception {
+        Path root = Path.of(WireMessage.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        try (Stream<Path> files = Files.walk(root)) {
+            List<String> names = files.map(root::relativize).map(Path::toString).filter(f -> f.endsWith(".class"))
+                    .map(f -> f.substring(0, f.length() - ".class".length()).replace('/', '.')).toList();
+            Set<Class<?>> classes = new HashSet<>();
+            for (String name : names) {
+                classes.add(Class.forName(name, false, ProtoSerializerTest.class.getClassLoader()));
+            }
+            return classes;
+        }
     }
 }

@@ -23,7 +23,7 @@ public final class DirectCalibration {
             TokenBatch batch = source.batch(b, batchSize);
             model.lossAndBackward(batch, new Backprop(false, (layer, a, g) -> {
                 // each fold's temporaries are recycled at once instead of piling up in the step's workspace
-                try (MemoryWorkspace ignored = Workspaces.open("lancet-fold")) {
+                try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
                     state.get(layer.name()).add(a, g, precision);
                 }
             }, batch.labelledRows()));

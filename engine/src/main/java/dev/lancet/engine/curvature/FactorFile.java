@@ -6,7 +6,10 @@ import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
 import dev.lancet.engine.io.TensorInfo;
 import dev.lancet.engine.linalg.Workspaces;
+import dev.lancet.engine.model.LinearLayout;
+import dev.lancet.engine.model.ModelLayout;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,16 +24,21 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * KFAC factors as safetensors: {@code <layer>.A} and {@code <layer>.G} (the means), the token count in
  * {@code __metadata__["tokens"]} and which layers carry a bias column in {@code __metadata__["bias_layers"]}.
- * Written atomically, so {@code --add-to F --out F} never leaves a half-written file.
+ * Written atomically, so adding new data to a file in place never leaves it half-written.
  */
 public final class FactorFile {
 
     public static final String TOKENS = "tokens";
     public static final String BIAS_LAYERS = "bias_layers";
-    /** One full matrix at a time passes through it, when writing and when reading. */
-    private static final String WORKSPACE = "lancet-factor-file";
 
     private FactorFile() {
+    }
+
+    /** Fails before a long computation rather than after it when {@code file} could not be written. */
+    public static void checkDestination(Path file) {
+        if (!Files.isDirectory(file.toAbsolutePath().getParent())) {
+            throw new CheckpointException(file, "output directory does not exist");
+        }
     }
 
     public static void write(Path file, KfacState state, Precision precision) {
@@ -52,7 +60,7 @@ public final class FactorFile {
     /** A mean computed only when the writer reaches it, in a workspace recycled for the next one. */
     private static Entry entry(String name, int n, Supplier<INDArray> mean, Precision precision) {
         return new Entry(name, precision.fileType(), new long[] {n, n}, sink -> {
-            try (MemoryWorkspace ignored = Workspaces.open(WORKSPACE)) {
+            try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FACTOR_FILE)) {
                 INDArray values = mean.get().castTo(precision.blockType());
                 sink.accept(values.data().asNio().order(ByteOrder.LITTLE_ENDIAN)
                         .limit((int) (values.length() * values.data().getElementSize())));
@@ -69,20 +77,52 @@ public final class FactorFile {
             }
             List<String> biasLayers = List.of(in.metadata().getOrDefault(BIAS_LAYERS, "").split(","));
             KfacState state = new KfacState();
-            for (TensorInfo t : in.tensors()) {
-                if (!t.name().endsWith(".A")) {
-                    continue;
+            try {
+                for (TensorInfo t : in.tensors()) {
+                    if (!t.name().endsWith(".A")) {
+                        continue;
+                    }
+                    String layer = t.name().substring(0, t.name().length() - 2);
+                    TensorInfo g = in.find(layer + ".G")
+                            .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
+                    // the full matrices are read into a recycled workspace; only the packed sums are kept
+                    try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FACTOR_FILE)) {
+                        state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
+                                matrix(in, g, file), Long.parseLong(tokens)));
+                    }
                 }
-                String layer = t.name().substring(0, t.name().length() - 2);
-                TensorInfo g = in.find(layer + ".G")
-                        .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
-                // the full matrices are read into a recycled workspace; only the packed sums are kept
-                try (MemoryWorkspace ignored = Workspaces.open(WORKSPACE)) {
-                    state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
-                            matrix(in, g, file), Long.parseLong(tokens)));
+                return state;
+            } catch (RuntimeException e) {
+                state.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Reads a factor file to add new data to: it must hold the factors of exactly the layout's layers, with their
+     * shapes. Checks shapes only, without allocating the empty state (1.2 GB of zeros for a 125M model).
+     */
+    public static KfacState readFor(Path file, ModelLayout layout) {
+        List<LinearLayout> layers = layout.linears();
+        KfacState state = read(file);
+        try {
+            for (LinearLayout layer : layers) {
+                KfacFactor old = state.find(layer.name()).orElseThrow(() -> new CheckpointException(file,
+                        "has no factors for layer '" + layer.name() + "' of this model"));
+                if (!old.fits(layer)) {
+                    throw new CheckpointException(file, "factors of '" + layer.name()
+                            + "' have another shape than this model's layer");
                 }
             }
+            if (state.factors().size() != layers.size()) {
+                throw new CheckpointException(file, "holds " + state.factors().size() + " layers, the model has "
+                        + layers.size());
+            }
             return state;
+        } catch (RuntimeException e) {
+            state.close();
+            throw e;
         }
     }
 

@@ -11,9 +11,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * positions. Sums, not means, so that states merge by addition in any order; fp64 always.
  *
  * <p>Only the upper triangles are accumulated (SYRK: half a GEMM's work) and stored ({@link PackedUpper}: half
- * the memory); the full symmetric matrices are made when read.
+ * the memory); the full symmetric matrices are made when read. The sums are native memory (gigabytes for a
+ * large model): whoever holds a factor {@link #close}s it when done, rather than waiting for a garbage
+ * collection.
  */
-public final class KfacFactor {
+public final class KfacFactor implements AutoCloseable {
 
     private final String layer;
     private final boolean bias;
@@ -135,11 +137,9 @@ public final class KfacFactor {
         return new KfacFactor(layer, bias, sumA.dup(), sumG.dup(), tokens);
     }
 
-    /**
-     * Frees the sums' native memory now instead of at a later garbage collection (the sums of a large model
-     * are gigabytes); the factor must not be used afterwards.
-     */
-    public void release() {
+    /** Frees the sums' native memory now; the factor must not be used afterwards. */
+    @Override
+    public void close() {
         sumA.close();
         sumG.close();
     }

@@ -5,9 +5,13 @@ import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
-/** KFAC factors of every decoder linear layer, in model order; mergeable and copyable. */
-public final class KfacState {
+/**
+ * KFAC factors of every decoder linear layer, in model order; mergeable and copyable. The state owns its
+ * factors: {@link #close} frees them all.
+ */
+public final class KfacState implements AutoCloseable {
 
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
 
@@ -23,11 +27,11 @@ public final class KfacState {
     }
 
     public KfacFactor get(String layer) {
-        KfacFactor f = factors.get(layer);
-        if (f == null) {
-            throw new IllegalArgumentException("no factors for layer '" + layer + "'");
-        }
-        return f;
+        return find(layer).orElseThrow(() -> new IllegalArgumentException("no factors for layer '" + layer + "'"));
+    }
+
+    public Optional<KfacFactor> find(String layer) {
+        return Optional.ofNullable(factors.get(layer));
     }
 
     public Collection<KfacFactor> factors() {
@@ -51,5 +55,12 @@ public final class KfacState {
         KfacState copy = new KfacState();
         factors.values().forEach(f -> copy.put(f.copy()));
         return copy;
+    }
+
+    /** Frees every factor's native memory; the state must not be used afterwards. */
+    @Override
+    public void close() {
+        factors.values().forEach(KfacFactor::close);
+        factors.clear();
     }
 }

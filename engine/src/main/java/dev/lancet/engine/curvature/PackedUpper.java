@@ -13,9 +13,9 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * The upper triangle of a symmetric n×n fp64 matrix, packed row by row (n(n+1)/2 values): KFAC sums need no
  * more, and full storage would double the largest state Lancet keeps (2.3 GB → 1.2 GB for OPT-125M).
- * Row i starts at {@code i·n − i(i−1)/2}. Kept outside any workspace.
+ * Row i starts at {@code i·n − i(i−1)/2}. Kept outside any workspace; {@link #close} frees it.
  */
-final class PackedUpper {
+final class PackedUpper implements AutoCloseable {
 
     private final int n;
     private final INDArray values;
@@ -124,7 +124,8 @@ final class PackedUpper {
     }
 
     /** Frees the native memory now; unusable afterwards. */
-    void close() {
+    @Override
+    public void close() {
         values.close();
     }
 }

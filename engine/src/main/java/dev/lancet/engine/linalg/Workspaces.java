@@ -14,8 +14,24 @@ import org.nd4j.linalg.factory.Nd4j;
  * these VMs first-touch page faults of large fresh buffers cost more than the GEMMs that fill them (6× on the
  * head GEMM, BENCHMARKS.md). A workspace sizes itself on the first batch, then hands out the same resident
  * memory every batch. Arrays created inside are only valid until the scope closes.
+ *
+ * <p>A workspace is found by its name, per thread: scopes that share a name share memory, so every kind of
+ * scope has a name of its own, and the names are kept here.
  */
 public final class Workspaces {
+
+    /** A whole forward pass of the transformer (evaluation). */
+    public static final String FORWARD = "lancet-forward";
+    /** A whole forward + backward step of the transformer. */
+    public static final String STEP = "lancet-step";
+    /** One decoder block (or the head) inside a forward or a step, recycled as soon as it ends. */
+    public static final String BLOCK = "lancet-block";
+    /** One fold of a batch's (a, g) block into a layer's KFAC sums; recycled after each fold. */
+    public static final String FOLD = "lancet-fold";
+    /** One full factor matrix at a time, while a factor file is written or read. */
+    public static final String FACTOR_FILE = "lancet-factor-file";
+    /** The KFAC benchmark: every layer's fold of one batch in one scope. */
+    public static final String BENCH_KFAC = "lancet-bench-kfac";
 
     private static final WorkspaceConfiguration CONFIG = WorkspaceConfiguration.builder()
             .initialSize(0)

@@ -200,11 +200,11 @@ public final class Checkpoint implements AutoCloseable {
         return new CheckpointException(dir.resolve(CONFIG), problem);
     }
 
-    /** Rejects windows longer than the model's positions, blaming config.json and the flag that asked. */
-    public void requirePositions(int seq, String flag) {
+    /** Rejects windows longer than the model's positions, blaming config.json. */
+    public void requirePositions(int seq) {
         if (seq > config.maxPositions()) {
-            throw new CheckpointException(dir.resolve(CONFIG), flag + " " + seq + " exceeds max_position_embeddings "
-                    + config.maxPositions());
+            throw new CheckpointException(dir.resolve(CONFIG), "windows of " + seq
+                    + " tokens exceed max_position_embeddings " + config.maxPositions());
         }
     }
 

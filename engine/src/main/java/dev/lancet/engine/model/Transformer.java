@@ -38,11 +38,6 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class Transformer implements AutoCloseable {
 
-    /** Workspaces: a whole forward (+ backward) step, and the nested scope of one block or the head. */
-    private static final String FORWARD = "lancet-forward";
-    private static final String STEP = "lancet-step";
-    private static final String BLOCK = "lancet-block";
-
     private final ModelConfig config;
     private final ModelLayout layout;
     private final TensorNames names;
@@ -201,14 +196,14 @@ public final class Transformer implements AutoCloseable {
 
     /** Logits [batch·seq, vocab]. */
     public INDArray logits(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Workspaces.open(FORWARD)) {
+        try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FORWARD)) {
             return forwardLogits(batch).detach();
         }
     }
 
     /** Summed NLL over the labelled positions, forward only. */
     public Loss loss(TokenBatch batch) {
-        try (MemoryWorkspace ignored = Workspaces.open(FORWARD)) {
+        try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FORWARD)) {
             return new Loss(softmaxNll(forwardLogits(batch), batch), batch.labelledTokens());
         }
     }
@@ -218,7 +213,7 @@ public final class Transformer implements AutoCloseable {
      * {@code backprop} (its {@code a}, {@code g} and, if asked, its weight gradient) as backward reaches it.
      */
     public Loss lossAndBackward(TokenBatch batch, Backprop backprop) {
-        try (MemoryWorkspace ignored = Workspaces.open(STEP)) {
+        try (MemoryWorkspace ignored = Workspaces.open(Workspaces.STEP)) {
             return step(batch, backprop);
         }
     }
@@ -236,7 +231,7 @@ public final class Transformer implements AutoCloseable {
         Norm.State finalState = finalNorm.forward(x);
         double[] nll = new double[1];
         // the vocabulary-wide logits and their gradient are the largest temporaries: free them before the blocks
-        INDArray dx = Workspaces.nested(BLOCK, STEP, () -> {
+        INDArray dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> {
             INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
             INDArray probs = Blas.gemm(projected, false, head, true);
             nll[0] = softmaxNll(probs, batch);
@@ -248,7 +243,7 @@ public final class Transformer implements AutoCloseable {
             DecoderBlock block = blocks.get(i);
             DecoderBlock.State state = states.set(i, null);
             INDArray dy = dx;
-            dx = Workspaces.nested(BLOCK, STEP, () -> block.backward(state, dy, backprop, b, t));
+            dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> block.backward(state, dy, backprop, b, t));
         }
         return new Loss(nll[0], batch.labelledTokens());
     }
@@ -269,12 +264,13 @@ public final class Transformer implements AutoCloseable {
         return x;
     }
 
-    /** Logits in the active {@link #FORWARD} workspace; each block's temporaries are recycled when it ends. */
+    /** Logits in the active {@link Workspaces#FORWARD} workspace; each block's temporaries are recycled when it ends. */
     private INDArray forwardLogits(TokenBatch batch) {
         INDArray x = embed(batch);
         for (DecoderBlock block : blocks) {
             INDArray input = x;
-            x = Workspaces.nested(BLOCK, FORWARD, () -> block.forward(input, batch.batch(), batch.seq()).output());
+            x = Workspaces.nested(Workspaces.BLOCK, Workspaces.FORWARD,
+                    () -> block.forward(input, batch.batch(), batch.seq()).output());
         }
         return headLogits(finalNorm.forward(x).output());
     }

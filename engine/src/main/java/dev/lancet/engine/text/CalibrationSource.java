@@ -31,16 +31,13 @@ public final class CalibrationSource {
 
     public static CalibrationSource of(Tokenizer tokenizer, List<Path> files, int samples, int seq, Sampling sampling,
                                        long seed) {
-        if (samples < 1 || seq < 2) {
-            throw new IllegalArgumentException("need --samples >= 1 and --seqlen >= 2");
+        if (samples < 1) {
+            throw new IllegalArgumentException("calibration needs at least 1 window, got " + samples);
         }
+        Windows.requireLength(seq);
         List<int[]> texts = new ArrayList<>();
         for (Path file : files) {
-            int[] ids = tokenizer.encode(TextFiles.readUtf8(file));
-            if (ids.length < seq) {
-                throw new CheckpointException(file, "only " + ids.length + " tokens, shorter than one window of " + seq);
-            }
-            texts.add(ids);
+            texts.add(Windows.tokenize(tokenizer, file, seq));
         }
         Path last = files.get(files.size() - 1);
         return sampling == Sampling.SEQUENTIAL ? sequential(texts, samples, seq, last) : random(texts, samples, seq, seed);
@@ -56,7 +53,7 @@ public final class CalibrationSource {
         }
         if (w < samples) {
             throw new CheckpointException(blame, "the calibration text holds only " + w + " windows of " + seq
-                    + " tokens, fewer than --samples " + samples);
+                    + " tokens, fewer than the " + samples + " asked for");
         }
         return new CalibrationSource(windows, seq, samples);
     }
@@ -98,6 +95,7 @@ public final class CalibrationSource {
     }
 
     public int batches(int batchSize) {
+        Windows.requireBatchSize(batchSize);
         return (count + batchSize - 1) / batchSize;
     }
 }
