@@ -50,7 +50,7 @@ public record BlockSums(int block, long round, List<LayerSums> layers) implement
         return proto.build();
     }
 
-    static BlockSums fromProto(BlockSnapshot proto) {
+    public static BlockSums fromProto(BlockSnapshot proto) {
         return new BlockSums(proto.getBlock(), proto.getRound(), proto.getFactorsList().stream()
                 .map(f -> new LayerSums(TensorBlocks.toFactor(f), new TreeSet<>(f.getBatchesList()))).toList());
     }

@@ -1,5 +1,6 @@
 package dev.lancet.actors.calibration;
 
+import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacState;

@@ -1,5 +1,6 @@
 package dev.lancet.actors.calibration;
 
+import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
@@ -53,7 +54,7 @@ public final class LayerActor {
                     .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build();
         }
 
-        static Fold fromProto(LayerActivations m) {
+        public static Fold fromProto(LayerActivations m) {
             return new Fold(m.getBatch(), m.getLayer(), TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()));
         }
     }

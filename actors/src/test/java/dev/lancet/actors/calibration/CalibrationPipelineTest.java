@@ -1,5 +1,6 @@
 package dev.lancet.actors.calibration;
 
+import dev.lancet.actors.TestKits;
 import static dev.lancet.engine.curvature.KfacAssertions.assertSameFactors;
 
 import com.typesafe.config.ConfigFactory;

@@ -1,5 +1,6 @@
 package dev.lancet.actors.calibration;
 
+import dev.lancet.actors.TestKits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.lancet.actors.calibration.BlockSums.LayerSums;

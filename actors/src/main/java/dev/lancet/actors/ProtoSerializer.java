@@ -1,19 +1,35 @@
-package dev.lancet.actors.calibration;
+package dev.lancet.actors;
 
+import dev.lancet.actors.calibration.BlockSums;
+import dev.lancet.actors.calibration.CalibrationCoordinator;
+import dev.lancet.actors.calibration.CurvatureActor;
+import dev.lancet.actors.calibration.GradientWorker;
+import dev.lancet.actors.calibration.LayerActor;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.actors.prune.PruneWorker;
+import dev.lancet.engine.prune.UnitReport;
+import dev.lancet.proto.ApplyAt;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import dev.lancet.proto.CollectRequest;
 import dev.lancet.proto.ComputeBatch;
+import dev.lancet.proto.CountAt;
+import dev.lancet.proto.Counted;
 import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.LayerActivations;
+import dev.lancet.proto.OpenUnits;
 import dev.lancet.proto.RestoreRequest;
+import dev.lancet.proto.ShotSolved;
 import dev.lancet.proto.SnapshotRequest;
 import dev.lancet.proto.SnapshotRestored;
 import dev.lancet.proto.SnapshotTaken;
+import dev.lancet.proto.SolveShot;
 import dev.lancet.proto.StartCalibration;
+import dev.lancet.proto.UnitsApplied;
+import dev.lancet.proto.UnitsOpened;
 import java.io.NotSerializableException;
 import java.util.HashMap;
 import java.util.List;
@@ -72,7 +88,41 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             new Binding(CalibrationCoordinator.Recovered.class, "coordinator.recovered",
                     (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
             new Binding(CalibrationCoordinator.Progress.class, "coordinator.progress",
-                    (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))));
+                    (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))),
+            new Binding(PruneCoordinator.Solve.class, "prune.solve", (b, r) -> {
+                SolveShot m = SolveShot.parseFrom(b);
+                return new PruneCoordinator.Solve(m.getTarget(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(PruneCoordinator.Opened.class, "prune.opened", (b, r) -> {
+                UnitsOpened m = UnitsOpened.parseFrom(b);
+                return new PruneCoordinator.Opened(m.getWorker(), m.getMaxCost(), m.getCountAtMax());
+            }),
+            new Binding(PruneCoordinator.Counted.class, "prune.counted", (b, r) -> {
+                Counted m = Counted.parseFrom(b);
+                return new PruneCoordinator.Counted(m.getRound(), m.getCount());
+            }),
+            new Binding(PruneCoordinator.Applied.class, "prune.applied", (b, r) -> {
+                UnitsApplied m = UnitsApplied.parseFrom(b);
+                return new PruneCoordinator.Applied(m.getWorker(),
+                        m.getUnitsList().stream().map(UnitReport::fromProto).toList());
+            }),
+            new Binding(PruneCoordinator.Solved.class, "prune.solved", (b, r) -> {
+                ShotSolved m = ShotSolved.parseFrom(b);
+                return new PruneCoordinator.Solved(m.getThreshold(),
+                        m.getUnitsList().stream().map(UnitReport::fromProto).toList(), m.getFailure());
+            }),
+            new Binding(PruneWorker.Open.class, "prune-worker.open", (b, r) -> {
+                OpenUnits m = OpenUnits.parseFrom(b);
+                return new PruneWorker.Open(m.getUnitsList(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(PruneWorker.Count.class, "prune-worker.count", (b, r) -> {
+                CountAt m = CountAt.parseFrom(b);
+                return new PruneWorker.Count(m.getRound(), m.getTau(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(PruneWorker.Apply.class, "prune-worker.apply", (b, r) -> {
+                ApplyAt m = ApplyAt.parseFrom(b);
+                return new PruneWorker.Apply(m.getTau(), r.resolveActorRef(m.getReplyTo()));
+            }));
 
     private static final Map<Class<? extends WireMessage>, String> MANIFESTS = new HashMap<>();
     private static final Map<String, Reader> READERS = new HashMap<>();

@@ -1,4 +1,4 @@
-package dev.lancet.actors.calibration;
+package dev.lancet.actors;
 
 import com.google.protobuf.Message;
 import org.apache.pekko.actor.typed.ActorRefResolver;

@@ -1,12 +1,20 @@
-package dev.lancet.actors.calibration;
+package dev.lancet.actors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.lancet.actors.calibration.BlockSums;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
+import dev.lancet.actors.calibration.CalibrationCoordinator;
+import dev.lancet.actors.calibration.CurvatureActor;
+import dev.lancet.actors.calibration.GradientWorker;
+import dev.lancet.actors.calibration.LayerActor;
+import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.actors.prune.PruneWorker;
 import dev.lancet.engine.curvature.KfacFactor;
+import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
@@ -58,6 +66,10 @@ class ProtoSerializerTest {
         KfacFactor factor = KfacFactor.fromSums("l", true, Nd4j.createFromArray(new double[][] {{2, 1}, {1, 3}}),
                 Nd4j.createFromArray(new double[][] {{4}}), 6);
         BlockSums sums = new BlockSums(2, 5, List.of(new LayerSums(factor, new TreeSet<>(List.of(1L, 3L)))));
+        var solved = testKit.<PruneCoordinator.Solved>createTestProbe().getRef();
+        var pruneCoordinator = testKit.<PruneCoordinator.Command>createTestProbe().getRef();
+        UnitReport report = new UnitReport(2, List.of(new UnitReport.LayerRemoval("q", 1, 2, 30)), List.of(1),
+                List.of(), List.of(4, 5));
         List<WireMessage> messages = List.of(
                 new LayerActor.Fold(3, "l", Nd4j.createFromArray(new float[][] {{1, 2}}), Nd4j.createFromArray(new float[][] {{-1}})),
                 new LayerActor.Snapshot(4, true, curvature),
@@ -71,7 +83,15 @@ class ProtoSerializerTest {
                 new CalibrationCoordinator.Computed(BatchComputed.newBuilder().setBatch(1).setLoss(2.5).build()),
                 new CalibrationCoordinator.Folded(BatchFolded.newBuilder().setBlock(1).setBatch(2).build()),
                 new CalibrationCoordinator.Recovered(BlockRecovered.newBuilder().setBlock(1).addBatches(4).build()),
-                new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()));
+                new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()),
+                new PruneCoordinator.Solve(1234, solved),
+                new PruneCoordinator.Opened(1, 0.25, 77),
+                new PruneCoordinator.Counted(3, 40),
+                new PruneCoordinator.Applied(1, List.of(report)),
+                new PruneCoordinator.Solved(0.125, List.of(report, UnitReport.dense(0, List.of())), ""),
+                new PruneWorker.Open(List.of(1, 3), pruneCoordinator),
+                new PruneWorker.Count(2, 0.5, pruneCoordinator),
+                new PruneWorker.Apply(0.5, pruneCoordinator));
         assertEquals(concreteClassesOf(WireMessage.class), messages.stream().map(Object::getClass).collect(Collectors.toSet()),
                 "one sample of every wire message");
         ActorRefResolver resolver = ActorRefResolver.get(testKit.system());

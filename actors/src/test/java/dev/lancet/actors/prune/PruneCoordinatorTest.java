@@ -1,0 +1,128 @@
+package dev.lancet.actors.prune;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lancet.actors.TestKits;
+import dev.lancet.engine.prune.PruneUnit;
+import dev.lancet.engine.prune.UnitReport;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.function.IntFunction;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The shot's budget against a sort of all costs: units here are plain arrays of element costs (the coordinator sees
+ * nothing else), and every removal counts one weight.
+ */
+class PruneCoordinatorTest {
+
+    private static final ActorTestKit testKit = TestKits.serializing();
+
+    @AfterAll
+    static void tearDown() {
+        testKit.shutdownTestKit();
+    }
+
+    /** A unit of element costs; applying records the threshold, and may be made to fail. */
+    private static final class Costs implements PruneUnit {
+        private final int block;
+        private final double[] costs;
+        private final boolean failOnApply;
+        double applied = Double.NaN;
+
+        Costs(int block, double[] costs, boolean failOnApply) {
+            this.block = block;
+            this.costs = costs;
+            this.failOnApply = failOnApply;
+        }
+
+        @Override
+        public double maxCost() {
+            return Arrays.stream(costs).max().orElse(0);
+        }
+
+        @Override
+        public long count(double tau) {
+            return Arrays.stream(costs).filter(c -> c <= tau).count();
+        }
+
+        @Override
+        public UnitReport apply(double tau) {
+            if (failOnApply) {
+                throw new IllegalStateException("injected failure");
+            }
+            applied = tau;
+            return UnitReport.dense(block, List.of(new UnitReport.LayerRemoval("layer" + block, 0, 0, count(tau))));
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    private static PruneCoordinator.Solved solve(List<Costs> units, int workers, long target) {
+        IntFunction<PruneUnit> open = units::get;
+        var coordinator = testKit.spawn(PruneCoordinator.create(units.size(), workers, open,
+                DispatcherSelector.defaultDispatcher()));
+        TestProbe<PruneCoordinator.Solved> reply = testKit.createTestProbe();
+        coordinator.tell(new PruneCoordinator.Solve(target, reply.getRef()));
+        return reply.receiveMessage(Duration.ofSeconds(30));
+    }
+
+    private static List<Costs> randomUnits(long seed) {
+        Random random = new Random(seed);
+        return java.util.stream.IntStream.range(0, 7).mapToObj(u -> {
+            double scale = Math.pow(10, random.nextInt(9) - 6); // layers differ by orders of magnitude
+            return new Costs(u, random.doubles(50 + random.nextInt(200)).map(c -> c * scale).toArray(), false);
+        }).toList();
+    }
+
+    @Test
+    void thresholdEqualsTheSortOfAllCostsWhateverTheNumberOfWorkers() {
+        List<Costs> units = randomUnits(1);
+        double[] all = units.stream().flatMapToDouble(u -> Arrays.stream(u.costs)).sorted().toArray();
+        for (long target : new long[] {1, 17, all.length / 2, all.length - 1}) {
+            // a sort removes the target smallest costs: τ lies between the target-th and the next (costs are distinct)
+            double lowest = all[(int) target - 1];
+            double next = all[(int) target];
+            for (int workers : new int[] {1, 2, 3, 7}) {
+                PruneCoordinator.Solved solved = solve(units, workers, target);
+                assertFalse(solved.failed(), solved.failure());
+                String what = "target " + target + ", " + workers + " workers";
+                assertTrue(lowest <= solved.threshold() && solved.threshold() < next, what + ": " + solved.threshold());
+                for (UnitReport r : solved.units()) {
+                    assertEquals(units.get(r.block()).count(lowest), r.layers().get(0).weights(), what);
+                }
+                assertEquals(List.of(0, 1, 2, 3, 4, 5, 6), solved.units().stream().map(UnitReport::block).toList());
+            }
+        }
+        PruneCoordinator.Solved everything = solve(units, 2, all.length + 10L);
+        assertEquals(all[all.length - 1], everything.threshold(), 0.0);
+    }
+
+    @Test
+    void aLayerWhoseCostsAreAllTinyGivesUpMoreThanItsShare() {
+        Random random = new Random(2);
+        Costs cheap = new Costs(0, random.doubles(100).map(c -> 1e-6 * c).toArray(), false);
+        Costs dear = new Costs(1, random.doubles(100).map(c -> 1.0 + c).toArray(), false);
+        PruneCoordinator.Solved solved = solve(List.of(cheap, dear), 2, 120);
+        assertEquals(100, solved.units().get(0).layers().get(0).weights());
+        assertEquals(20, solved.units().get(1).layers().get(0).weights());
+    }
+
+    @Test
+    void aWorkerThatFailsFailsTheShot() {
+        List<Costs> units = List.of(new Costs(0, new double[] {1, 2}, false), new Costs(1, new double[] {3}, true));
+        PruneCoordinator.Solved solved = solve(units, 2, 2);
+        assertTrue(solved.failed());
+        assertTrue(solved.failure().contains("injected failure"), solved.failure());
+    }
+}
