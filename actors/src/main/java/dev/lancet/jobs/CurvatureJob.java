@@ -1,10 +1,6 @@
 package dev.lancet.jobs;
 
-import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import dev.lancet.actors.calibration.CalibrationCoordinator;
-import dev.lancet.actors.calibration.CalibrationPipeline;
-import dev.lancet.actors.calibration.SnapshotStore;
 import dev.lancet.engine.curvature.DirectCalibration;
 import dev.lancet.engine.curvature.FactorFile;
 import dev.lancet.engine.curvature.KfacState;
@@ -16,10 +12,6 @@ import dev.lancet.engine.text.Tokenizer;
 import dev.lancet.engine.text.Windows;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -29,7 +21,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 public final class CurvatureJob {
 
     /** Progress through the actors is counted in batches. */
-    public static final String BATCHES = "batches";
+    public static final String BATCHES = Calibration.BATCHES;
     /** Progress of the plain loop is counted in windows. */
     public static final String WINDOWS = "windows";
 
@@ -79,54 +71,27 @@ public final class CurvatureJob {
 
     public static Result run(Spec spec, JobProgress progress) throws InterruptedException {
         long start = System.nanoTime();
-        Config config = ConfigFactory.load();
-        CalibrationCoordinator.Settings settings = new CalibrationCoordinator.Settings(
-                spec.batch() != null ? spec.batch() : config.getInt("lancet.calibration.batch-size"),
-                config.getInt("lancet.calibration.max-in-flight"), config.getInt("lancet.calibration.snapshot-every"),
-                spec.precision());
+        CalibrationCoordinator.Settings settings = Calibration.settings(spec.batch(), spec.precision());
         FactorFile.checkDestination(spec.out());
         try (Checkpoint checkpoint = Checkpoint.open(spec.model());
              Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
             checkpoint.requirePositions(spec.seqlen());
             CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(),
                     spec.seqlen(), spec.sampling(), spec.seed());
-            Transformer model = Transformer.load(checkpoint,
+            try (Transformer model = Transformer.load(checkpoint,
                     spec.precision() == Precision.FP64 ? DataType.DOUBLE : DataType.FLOAT);
-            try (KfacState base = spec.addTo() == null ? null : FactorFile.readFor(spec.addTo(), model.layout())) {
+                 KfacState base = spec.addTo() == null ? null : FactorFile.readFor(spec.addTo(), model.layout())) {
                 long baseTokens = base == null ? 0 : base.tokens();
                 long calibrationStart = System.nanoTime();
                 try (KfacState state = spec.pipeline() == Pipeline.DIRECT
                         ? direct(model, source, settings, base, progress)
-                        : throughActors(model, source, settings, base, progress)) {
+                        : Calibration.run(model, source, settings, base, progress)) {
                     double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
                     FactorFile.write(spec.out(), state, spec.precision());
                     return new Result(spec.out(), state.factors().size(), state.tokens(), state.tokens() - baseTokens,
                             (System.nanoTime() - start) / 1e9, calibrationSeconds, spec.pipeline());
                 }
             }
-        }
-    }
-
-    private static KfacState throughActors(Transformer model, CalibrationSource source,
-                                           CalibrationCoordinator.Settings settings, KfacState base,
-                                           JobProgress progress) throws InterruptedException {
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet");
-        SnapshotStore store = SnapshotStore.inMemory();
-        try {
-            progress.report(BATCHES, 0, source.batches(settings.batchSize()));
-            var listener = system.systemActorOf(Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
-                progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
-                return Behaviors.same();
-            }), "progress", Props.empty());
-            var run = CalibrationPipeline.spawn(system, "calibration", model, source, settings, store, base, listener);
-            return CalibrationPipeline.start(system, run).toCompletableFuture().get();
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("calibration failed: " + e.getCause(), e.getCause());
-        } finally {
-            system.terminate();
-            // the store's snapshots are freed only once no actor can touch them any more
-            system.getWhenTerminated().toCompletableFuture().join();
-            store.close();
         }
     }
 

@@ -48,12 +48,13 @@ public final class EvalJob {
              Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
             checkpoint.requirePositions(spec.seqlen());
             Windows windows = Windows.read(tokenizer, spec.data(), spec.seqlen(), spec.maxWindows());
-            Transformer transformer = Transformer.load(checkpoint, spec.fp64() ? DataType.DOUBLE : DataType.FLOAT);
-            progress.report(WINDOWS, 0, windows.count());
-            Loss loss = Perplexity.evaluate(transformer, windows, spec.batch(),
-                    done -> progress.report(WINDOWS, done, windows.count()));
-            return new Result(loss.perplexity(), loss.tokens(), windows.count(), spec.seqlen(),
-                    (System.nanoTime() - start) / 1e9);
+            try (Transformer transformer = Transformer.load(checkpoint, spec.fp64() ? DataType.DOUBLE : DataType.FLOAT)) {
+                progress.report(WINDOWS, 0, windows.count());
+                Loss loss = Perplexity.evaluate(transformer, windows, spec.batch(),
+                        done -> progress.report(WINDOWS, done, windows.count()));
+                return new Result(loss.perplexity(), loss.tokens(), windows.count(), spec.seqlen(),
+                        (System.nanoTime() - start) / 1e9);
+            }
         }
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.io.DType;
 import dev.lancet.engine.io.SafetensorsFile;
 import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
@@ -36,6 +37,14 @@ public final class CheckpointWriter {
     }
 
     public static void save(Transformer model, Checkpoint source, Path outDir) {
+        save(model, source, outDir, null);
+    }
+
+    /**
+     * Saves with every parameter in {@code dtype} (null: each in its source tensor's dtype), e.g. F32 for checkpoints
+     * a run resumes from, which must hold the weights exactly.
+     */
+    public static void save(Transformer model, Checkpoint source, Path outDir, DType dtype) {
         try {
             Files.createDirectories(outDir);
             List<Entry> entries = new ArrayList<>();
@@ -48,7 +57,8 @@ public final class CheckpointWriter {
                 String name = canonical(info.name(), model.sourceParameters());
                 INDArray value = parameters.get(name);
                 if (value != null) {
-                    entries.add(Entry.ofFloats(info.name(), info.dtype(), value.shape(), floats(value)));
+                    entries.add(Entry.ofFloats(info.name(), dtype == null ? info.dtype() : dtype, value.shape(),
+                            floats(value)));
                     written.add(name);
                 } else if (!model.sourceParameters().contains(name)) {
                     entries.add(Entry.copyOf(shard, info));

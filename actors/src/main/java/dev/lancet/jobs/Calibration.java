@@ -1,0 +1,58 @@
+package dev.lancet.jobs;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.lancet.actors.calibration.CalibrationCoordinator;
+import dev.lancet.actors.calibration.CalibrationPipeline;
+import dev.lancet.actors.calibration.SnapshotStore;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.text.CalibrationSource;
+import java.util.concurrent.ExecutionException;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/** One calibration run through the actor pipeline in a job's actor system, reported as progress in batches. */
+final class Calibration {
+
+    /** Progress through the actors is counted in batches. */
+    static final String BATCHES = "batches";
+
+    private Calibration() {
+    }
+
+    /** The pipeline's tunables from lancet.calibration.*, the batch size overridden unless null. */
+    static CalibrationCoordinator.Settings settings(Integer batch, Precision precision) {
+        Config config = ConfigFactory.load();
+        return new CalibrationCoordinator.Settings(batch != null ? batch : config.getInt("lancet.calibration.batch-size"),
+                config.getInt("lancet.calibration.max-in-flight"), config.getInt("lancet.calibration.snapshot-every"),
+                precision);
+    }
+
+    /**
+     * KFAC factors of {@code model} over {@code source}, plus {@code base} unless null, from a run in an actor system
+     * of its own (its snapshot store is freed only once no actor can touch it). The caller owns (closes) the state.
+     */
+    static KfacState run(Transformer model, CalibrationSource source, CalibrationCoordinator.Settings settings,
+                         KfacState base, JobProgress progress) throws InterruptedException {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-calibration");
+        SnapshotStore store = SnapshotStore.inMemory();
+        try {
+            progress.report(BATCHES, 0, source.batches(settings.batchSize()));
+            var listener = system.systemActorOf(Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
+                progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
+                return Behaviors.same();
+            }), "progress", Props.empty());
+            var run = CalibrationPipeline.spawn(system, "calibration", model, source, settings, store, base, listener);
+            return CalibrationPipeline.start(system, run).toCompletableFuture().get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("calibration failed: " + e.getCause(), e.getCause());
+        } finally {
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
+            store.close();
+        }
+    }
+}

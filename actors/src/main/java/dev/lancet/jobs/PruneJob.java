@@ -1,0 +1,387 @@
+package dev.lancet.jobs;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.typesafe.config.ConfigFactory;
+import dev.lancet.actors.calibration.CalibrationCoordinator;
+import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.curvature.Precision;
+import dev.lancet.engine.eval.Perplexity;
+import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.model.CheckpointWriter;
+import dev.lancet.engine.model.StructuralEdit;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.prune.Method;
+import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.prune.Schedule;
+import dev.lancet.engine.prune.ShotUnits;
+import dev.lancet.engine.prune.Structure;
+import dev.lancet.engine.prune.UnitReport;
+import dev.lancet.engine.text.CalibrationSource;
+import dev.lancet.engine.text.Tokenizer;
+import dev.lancet.engine.text.Windows;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Multi-shot pruning (LLM Surgeon and its baselines): each shot refreshes the KFAC curvature of the current model
+ * through the calibration actors, sets one threshold for the whole model through the prune coordinator and its
+ * workers, removes and corrects, evaluates, and ends with a checkpoint a killed run resumes from. The output
+ * directory then holds the pruned model (Hugging Face format, its layout in config.json), {@code pruning-report.json}
+ * and {@code pruning.png}.
+ */
+public final class PruneJob {
+
+    public static final String REPORT = "pruning-report.json";
+    public static final String PLOT = "pruning.png";
+    /** Evaluation progress is counted in windows. */
+    public static final String WINDOWS = "windows";
+    /** A shot whose worker failed is retried from its start this many times before the job fails. */
+    private static final int SHOT_ATTEMPTS = 3;
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /**
+     * @param target      fraction of the decoder linear layers' weights (biases included) removed after the last shot
+     * @param evalWindows windows of the evaluation file measured after each shot (0: all); the dense and the final
+     *                    model are always measured on all of them
+     * @param workers     prune workers (the result does not depend on it)
+     */
+    public record Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
+                       List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
+                       Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers) {
+        public Spec {
+            calibration = List.copyOf(calibration);
+            if (!(target > 0 && target < 1)) {
+                throw new IllegalArgumentException("the target must be a fraction in (0, 1), got " + target);
+            }
+            if (shots < 1) {
+                throw new IllegalArgumentException("at least 1 shot is needed, got " + shots);
+            }
+            if (samples < 1) {
+                throw new IllegalArgumentException("at least 1 calibration window is needed, got " + samples);
+            }
+            if (evalWindows < 0) {
+                throw new IllegalArgumentException("the evaluation window limit must be >= 0 (0: all), got " + evalWindows);
+            }
+            if (workers < 1) {
+                throw new IllegalArgumentException("at least 1 prune worker is needed, got " + workers);
+            }
+            Windows.requireLength(seqlen);
+            Windows.requireLength(evalSeqlen);
+            Windows.requireBatchSize(batch);
+        }
+
+        /** What a resumed run must share with the run it continues: everything that shapes the result. */
+        JsonNode fingerprint() {
+            ObjectNode job = JSON.createObjectNode();
+            job.put("model", model.toAbsolutePath().normalize().toString());
+            job.put("method", settings.method().name()).put("structure", settings.structure().name())
+                    .put("damp_g", settings.dampG()).put("damp_a", settings.dampA())
+                    .put("max_correlate", settings.maxCorrelate());
+            job.put("target", target).put("shots", shots).put("schedule", schedule.name());
+            ArrayNode files = job.putArray("calibration");
+            calibration.forEach(f -> files.add(f.toAbsolutePath().normalize().toString()));
+            job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
+            job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
+                    .put("eval_windows", evalWindows).put("batch", batch);
+            return job;
+        }
+    }
+
+    /**
+     * @param paramsBefore every parameter of the input model
+     * @param paramsAfter  every parameter of the output model that is not a pruned zero
+     */
+    public record Result(Path out, double densePerplexity, double perplexity, long paramsBefore, long paramsAfter,
+                         double seconds, JsonNode report) {
+    }
+
+    private PruneJob() {
+    }
+
+    public static Result run(Spec spec, JobProgress progress) throws InterruptedException, IOException {
+        long start = System.nanoTime();
+        try (Checkpoint input = Checkpoint.open(spec.model());
+             Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
+            input.requirePositions(spec.seqlen());
+            input.requirePositions(spec.evalSeqlen());
+            ShotUnits.check(input.layout(), spec.settings().structure());
+            CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(),
+                    spec.sampling(), spec.seed());
+            Windows allWindows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
+            Windows shotWindows = Windows.of(allWindows.tokens(), spec.evalSeqlen(), spec.evalWindows());
+            RunDirectory run = RunDirectory.open(spec.out(), spec.fingerprint(), spec.resume());
+            if (run.finished()) {
+                return result(spec.out(), run.recorded("report"), start);
+            }
+            Files.createDirectories(spec.out());
+            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, start).all();
+        }
+    }
+
+    private static Result result(Path out, JsonNode report, long start) {
+        return new Result(out, report.get("dense_perplexity").asDouble(), report.get("perplexity").asDouble(),
+                report.get("params_before").asLong(), report.get("params_after").asLong(),
+                (System.nanoTime() - start) / 1e9, report);
+    }
+
+    /** One run of the shots, from the first or from the last completed one. */
+    private static final class Shots {
+        private final Spec spec;
+        private final Checkpoint input;
+        private final CalibrationSource source;
+        private final Windows allWindows;
+        private final Windows shotWindows;
+        private final RunDirectory run;
+        private final JobProgress progress;
+        private final long start;
+        private final long prunable;
+        private final ObjectNode report;
+        private Transformer model;
+
+        Shots(Spec spec, Checkpoint input, CalibrationSource source, Windows allWindows, Windows shotWindows,
+              RunDirectory run, JobProgress progress, long start) {
+            this.spec = spec;
+            this.input = input;
+            this.source = source;
+            this.allWindows = allWindows;
+            this.shotWindows = shotWindows;
+            this.run = run;
+            this.progress = progress;
+            this.start = start;
+            this.prunable = ShotUnits.prunable(input.layout());
+            JsonNode recorded = run.recorded("report");
+            this.report = recorded == null ? newReport() : (ObjectNode) recorded.deepCopy();
+        }
+
+        private ObjectNode newReport() {
+            ObjectNode r = JSON.createObjectNode();
+            r.set("job", spec.fingerprint());
+            r.put("prunable_params", prunable);
+            r.putArray("shots");
+            return r;
+        }
+
+        Result all() throws InterruptedException, IOException {
+            int first = run.shotsDone() + 1;
+            model = first == 1 ? Transformer.load(input, DataType.FLOAT) : reload();
+            try {
+                if (first == 1) {
+                    report.put("params_before", model.parameterCount());
+                    double dense = evaluate(allWindows, "dense");
+                    report.put("dense_perplexity", dense);
+                    // the per-shot curve starts from the dense model measured on the same windows as the shots
+                    report.put("dense_shot_perplexity", shotWindows.count() == allWindows.count() ? dense
+                            : evaluate(shotWindows, "dense"));
+                }
+                for (int shot = first; shot <= spec.shots(); shot++) {
+                    shot(shot);
+                }
+                return finish();
+            } finally {
+                model.close();
+            }
+        }
+
+        private Transformer reload() {
+            try (Checkpoint last = Checkpoint.open(run.lastCheckpoint())) {
+                return Transformer.load(last, DataType.FLOAT);
+            }
+        }
+
+        private void shot(int shot) throws InterruptedException, IOException {
+            double fraction = spec.schedule().at(shot, spec.shots(), spec.target());
+            long target = Math.round(fraction * prunable);
+            // coupled groups leave the model physically: what earlier shots took is no longer there to count
+            long removedBefore = prunable - ShotUnits.prunable(model.layout());
+            long calibrationStart = System.nanoTime();
+            KfacState curvature = spec.settings().method().needsCurvature() ? calibrate(shot) : null;
+            double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
+            long solveStart = System.nanoTime();
+            PruneCoordinator.Solved solved;
+            try {
+                solved = solve(shot, curvature, target - removedBefore);
+            } finally {
+                if (curvature != null) {
+                    curvature.close();
+                }
+            }
+            if (spec.settings().structure() == Structure.GROUPS) {
+                model = removeGroups(solved.units());
+            }
+            double solveSeconds = (System.nanoTime() - solveStart) / 1e9;
+            long evalStart = System.nanoTime();
+            double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
+            double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
+
+            ObjectNode s = ((ArrayNode) report.get("shots")).addObject();
+            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("threshold",
+                    solved.threshold()).put("perplexity", perplexity);
+            s.putObject("seconds").put("calibration", calibrationSeconds).put("solve", solveSeconds)
+                    .put("evaluation", evalSeconds);
+            s.set("layers", layerReports(solved.units()));
+            s.set("blocks", blockReports(solved.units()));
+            ObjectNode state = JSON.createObjectNode();
+            state.set("report", report);
+            run.completeShot(shot, model, input, state);
+        }
+
+        private KfacState calibrate(int shot) throws InterruptedException {
+            CalibrationCoordinator.Settings settings = Calibration.settings(spec.batch(), Precision.FP32);
+            return Calibration.run(model, source, settings, null, (phase, done, total) ->
+                    progress.report("shot " + shot + "/" + spec.shots() + " calibration " + phase, done, total));
+        }
+
+        /** Solves the shot with the coordinator; a failed worker restarts the shot from its checkpoint's weights. */
+        private PruneCoordinator.Solved solve(int shot, KfacState curvature, long target) throws InterruptedException {
+            String phase = "shot " + shot + "/" + spec.shots() + " solve";
+            for (int attempt = 1; ; attempt++) {
+                progress.report(phase, 0, 1);
+                PruneCoordinator.Solved solved = solveOnce(curvature, target);
+                if (!solved.failed()) {
+                    progress.report(phase, 1, 1);
+                    return solved;
+                }
+                if (attempt == SHOT_ATTEMPTS) {
+                    throw new IllegalStateException("shot " + shot + " failed " + attempt + " times: " + solved.failure());
+                }
+                // the failed attempt may have corrected some layers: start again from the weights the shot began with
+                model.close();
+                model = shot == 1 ? Transformer.load(input, DataType.FLOAT) : reload();
+            }
+        }
+
+        private PruneCoordinator.Solved solveOnce(KfacState curvature, long target) throws InterruptedException {
+            ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-prune");
+            try {
+                int units = ShotUnits.count(model.layout(), spec.settings().structure());
+                Transformer current = model;
+                var coordinator = system.systemActorOf(PruneCoordinator.create(units, spec.workers(),
+                        unit -> ShotUnits.open(unit, current, curvature, spec.settings()),
+                        DispatcherSelector.fromConfig("lancet.prune.dispatcher")), "prune", Props.empty());
+                return AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
+                                reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30),
+                                system.scheduler())
+                        .toCompletableFuture().get();
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
+            } finally {
+                system.terminate();
+                system.getWhenTerminated().toCompletableFuture().join();
+            }
+        }
+
+        private Transformer removeGroups(List<UnitReport> units) {
+            StructuralEdit edit = new StructuralEdit();
+            for (UnitReport u : units) {
+                edit.dropHeads(u.block(), u.heads()).dropKvHeads(u.block(), u.kvHeads())
+                        .dropChannels(u.block(), u.channels());
+            }
+            return edit.applyTo(model);
+        }
+
+        private double evaluate(Windows windows, String what) {
+            String phase = what + " evaluation " + WINDOWS;
+            progress.report(phase, 0, windows.count());
+            return Perplexity.evaluate(model, windows, spec.batch(), done -> progress.report(phase, done,
+                    windows.count())).perplexity();
+        }
+
+        /** Fraction of the input model's decoder linear weights no longer there: removed or pruned to zero. */
+        private double removedFraction() {
+            return (double) (prunable - nonZeroLinearWeights()) / prunable;
+        }
+
+        private long nonZeroLinearWeights() {
+            long nonZero = 0;
+            for (var linear : model.linears()) {
+                nonZero += nonZero(linear.weight());
+                if (linear.bias() != null) {
+                    nonZero += nonZero(linear.bias());
+                }
+            }
+            return nonZero;
+        }
+
+        private static long nonZero(INDArray a) {
+            return a.length() - a.eq(0).castTo(DataType.INT64).sumNumber().longValue();
+        }
+
+        /** Per layer: its share of weights gone (against the input model) and what this shot removed. */
+        private ArrayNode layerReports(List<UnitReport> units) {
+            ArrayNode layers = JSON.createArrayNode();
+            var dense = input.layout().linears();
+            var current = model.linears();
+            List<UnitReport.LayerRemoval> removals = ShotUnits.layers(units);
+            for (int i = 0; i < current.size(); i++) {
+                var linear = current.get(i);
+                var original = dense.get(i);
+                long size = (long) original.out() * original.inputsWithBias();
+                long left = nonZero(linear.weight()) + (linear.bias() == null ? 0 : nonZero(linear.bias()));
+                ObjectNode l = layers.addObject().put("layer", linear.name()).put("sparsity", (double) (size - left) / size)
+                        .put("in", linear.inFeatures()).put("out", linear.outFeatures());
+                removals.stream().filter(r -> r.layer().equals(linear.name())).findFirst().ifPresent(r ->
+                        l.put("rows", r.rows()).put("columns", r.columns()).put("weights", r.weights()));
+            }
+            return layers;
+        }
+
+        /** Per block: the heads, key/value heads and number of MLP channels coupled-group pruning removed. */
+        private static ArrayNode blockReports(List<UnitReport> units) {
+            ArrayNode blocks = JSON.createArrayNode();
+            for (UnitReport u : units) {
+                if (!u.heads().isEmpty() || !u.kvHeads().isEmpty() || !u.channels().isEmpty()) {
+                    ObjectNode b = blocks.addObject().put("block", u.block());
+                    ArrayNode heads = b.putArray("heads");
+                    u.heads().forEach(heads::add);
+                    ArrayNode kvHeads = b.putArray("kv_heads");
+                    u.kvHeads().forEach(kvHeads::add);
+                    b.put("channels", u.channels().size());
+                }
+            }
+            return blocks;
+        }
+
+        private Result finish() throws IOException {
+            report.put("perplexity", shotWindows.count() == allWindows.count()
+                    ? report.get("shots").get(spec.shots() - 1).get("perplexity").asDouble()
+                    : evaluate(allWindows, "final"));
+            report.put("params_after", model.parameterCount() - (linearWeights() - nonZeroLinearWeights()));
+            report.put("seconds", (System.nanoTime() - start) / 1e9);
+            CheckpointWriter.save(model, input, spec.out());
+            RunDirectory.writeAtomically(spec.out().resolve(REPORT), JSON.writeValueAsBytes(report));
+            PrunePlot.write(report, spec.out().resolve(PLOT));
+            ObjectNode state = JSON.createObjectNode();
+            state.set("report", report);
+            run.finish(state);
+            return result(spec.out(), report, start);
+        }
+
+        private long linearWeights() {
+            return model.linears().stream().mapToLong(l -> l.weight().length() + (l.bias() == null ? 0 : l.bias().length()))
+                    .sum();
+        }
+    }
+
+    /** Workers default to one per core (lancet.prune.workers = 0). */
+    public static int defaultWorkers() {
+        int configured = ConfigFactory.load().getInt("lancet.prune.workers");
+        return configured > 0 ? configured : Runtime.getRuntime().availableProcessors();
+    }
+}

@@ -1,0 +1,156 @@
+package dev.lancet.jobs;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.io.DType;
+import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.model.CheckpointWriter;
+import dev.lancet.engine.model.Transformer;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * The output directory of a multi-shot job, safe to kill at any moment: every shot ends with a full checkpoint
+ * ({@code shot-T/}, fp32 so a resumed run continues from exactly the same weights), written under a temporary name
+ * and renamed, then {@code progress.json} (written and renamed the same way) names it and holds the job's
+ * fingerprint and the shots' reports. A killed run leaves nothing or a complete checkpoint, never a half-written
+ * one; the next run with {@code --resume} continues from it.
+ */
+final class RunDirectory {
+
+    static final String PROGRESS = "progress.json";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final Path dir;
+    private final JsonNode fingerprint;
+    private ObjectNode progress;
+
+    private RunDirectory(Path dir, JsonNode fingerprint, ObjectNode progress) {
+        this.dir = dir;
+        this.fingerprint = fingerprint;
+        this.progress = progress;
+    }
+
+    /**
+     * Opens {@code dir} for the job with this fingerprint. Without {@code resume} the directory must not hold a run
+     * (nothing is overwritten by accident); with it, a run there must be this job's. Creates nothing yet.
+     */
+    static RunDirectory open(Path dir, JsonNode fingerprint, boolean resume) {
+        Path file = dir.resolve(PROGRESS);
+        if (!Files.exists(file)) {
+            if (resume && Files.isDirectory(dir)) {
+                clean(dir);
+            }
+            return new RunDirectory(dir, fingerprint, null);
+        }
+        if (!resume) {
+            throw new CheckpointException(dir, "already holds a pruning run; resume it or choose another output directory");
+        }
+        ObjectNode progress;
+        try {
+            progress = (ObjectNode) JSON.readTree(file.toFile());
+        } catch (IOException | ClassCastException e) {
+            throw new CheckpointException(file, "unreadable: " + e.getMessage());
+        }
+        if (!fingerprint.equals(progress.get("job"))) {
+            throw new CheckpointException(file, "belongs to another job (different model, method or settings); "
+                    + "it cannot be resumed with these");
+        }
+        clean(dir);
+        return new RunDirectory(dir, fingerprint, progress);
+    }
+
+    /** Shots completed by an earlier run (0 without one). */
+    int shotsDone() {
+        return progress == null ? 0 : progress.get("shots_done").asInt();
+    }
+
+    boolean finished() {
+        return progress != null && progress.path("finished").asBoolean();
+    }
+
+    /** What an earlier run recorded ({@code null} without one). */
+    JsonNode recorded(String key) {
+        return progress == null ? null : progress.get(key);
+    }
+
+    /** The checkpoint of the last completed shot. */
+    Path lastCheckpoint() {
+        return dir.resolve(progress.get("checkpoint").asText());
+    }
+
+    /** Saves shot {@code shot}'s model, then records it with {@code state} (reports and figures so far). */
+    void completeShot(int shot, Transformer model, Checkpoint source, ObjectNode state) throws IOException {
+        String name = "shot-" + shot;
+        Path temp = dir.resolve(".tmp-" + name);
+        deleteTree(temp);
+        CheckpointWriter.save(model, source, temp, DType.F32);
+        Path target = dir.resolve(name);
+        deleteTree(target);
+        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+        String previous = progress == null ? null : progress.path("checkpoint").asText(null);
+        record(state.put("shots_done", shot).put("checkpoint", name).put("finished", false));
+        if (previous != null && !previous.equals(name)) {
+            deleteTree(dir.resolve(previous));
+        }
+    }
+
+    /** Marks the run finished (its outputs written) and drops the last checkpoint. */
+    void finish(ObjectNode state) throws IOException {
+        String checkpoint = progress.path("checkpoint").asText(null);
+        record(state.put("shots_done", shotsDone()).put("finished", true));
+        if (checkpoint != null) {
+            deleteTree(dir.resolve(checkpoint));
+        }
+    }
+
+    private void record(ObjectNode state) throws IOException {
+        state.set("job", fingerprint);
+        writeAtomically(dir.resolve(PROGRESS), JSON.writeValueAsBytes(state));
+        progress = state;
+    }
+
+    /** Written beside and renamed over the target, so a crash leaves the old file or the new one. */
+    static void writeAtomically(Path file, byte[] bytes) throws IOException {
+        Files.createDirectories(file.getParent());
+        Path temp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        Files.write(temp, bytes);
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+            channel.force(true);
+        }
+        Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** Removes what a killed run left half-written: temporary files and directories. */
+    private static void clean(Path dir) {
+        try (Stream<Path> entries = Files.list(dir)) {
+            for (Path p : (Iterable<Path>) entries::iterator) {
+                if (p.getFileName().toString().startsWith(".tmp-") || p.getFileName().toString().endsWith(".tmp")) {
+                    deleteTree(p);
+                }
+            }
+        } catch (IOException e) {
+            throw new CheckpointException(dir, "cannot read: " + e.getMessage());
+        }
+    }
+
+    private static void deleteTree(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(path)) {
+            for (Path p : (Iterable<Path>) walk.sorted(Comparator.reverseOrder())::iterator) {
+                Files.delete(p);
+            }
+        }
+    }
+}

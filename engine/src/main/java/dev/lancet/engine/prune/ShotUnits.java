@@ -1,0 +1,63 @@
+package dev.lancet.engine.prune;
+
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.LinearLayout;
+import dev.lancet.engine.model.ModelLayout;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.nn.Linear;
+import java.util.List;
+
+/**
+ * The units of one shot: a decoder block for coupled groups (its heads and channels span several layers), every
+ * decoder linear layer otherwise, in model order.
+ */
+public final class ShotUnits {
+
+    private ShotUnits() {
+    }
+
+    public static int count(ModelLayout layout, Structure structure) {
+        return structure == Structure.GROUPS ? layout.numBlocks() : layout.linears().size();
+    }
+
+    /** Refuses a structure the model cannot take: 2:4 needs every layer's input width to be a multiple of 4. */
+    public static void check(ModelLayout layout, Structure structure) {
+        if (structure != Structure.SEMI_2_4) {
+            return;
+        }
+        for (LinearLayout l : layout.linears()) {
+            if (l.in() % 4 != 0) {
+                throw new IllegalArgumentException("2:4 needs input widths that are multiples of 4: " + l.name()
+                        + " has " + l.in());
+            }
+        }
+    }
+
+    /** Weights and biases of every decoder linear layer: what {@code --target} is a fraction of. */
+    public static long prunable(ModelLayout layout) {
+        return layout.linears().stream().mapToLong(l -> (long) l.out() * l.inputsWithBias()).sum();
+    }
+
+    /**
+     * Opens unit {@code unit} of the shot: computes its costs from the model's current weights and, for methods that
+     * need it, the layer's factors in {@code curvature}.
+     */
+    public static PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings) {
+        ModelLayout layout = model.layout();
+        if (settings.structure() == Structure.GROUPS) {
+            throw new UnsupportedOperationException("coupled groups are not priced yet");
+        }
+        LinearLayout described = layout.linears().get(unit);
+        Linear linear = model.linears().get(unit);
+        int block = layout.blockOf(described.name());
+        if (settings.method() == Method.MAGNITUDE && settings.structure() == Structure.UNSTRUCTURED) {
+            return ElementUnit.magnitude(block, linear);
+        }
+        throw new UnsupportedOperationException(settings.method() + " / " + settings.structure() + " not priced yet");
+    }
+
+    /** Units' reports in model order, flattened to their layers. */
+    public static List<UnitReport.LayerRemoval> layers(List<UnitReport> reports) {
+        return reports.stream().flatMap(r -> r.layers().stream()).toList();
+    }
+}
