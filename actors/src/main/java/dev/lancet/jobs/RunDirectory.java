@@ -44,7 +44,8 @@ final class RunDirectory {
      * Opens {@code dir} for the job with this fingerprint. Without {@code resume} the directory must not hold a run
      * (nothing is overwritten by accident); with it, a run there must be this job's. Creates nothing yet.
      */
-    static RunDirectory open(Path dir, JsonNode fingerprint, boolean resume) {
+    static RunDirectory open(Path dir, JsonNode job, boolean resume) {
+        JsonNode fingerprint = asStored(job);
         Path file = dir.resolve(PROGRESS);
         if (!Files.exists(file)) {
             if (resume && Files.isDirectory(dir)) {
@@ -67,6 +68,15 @@ final class RunDirectory {
         }
         clean(dir);
         return new RunDirectory(dir, fingerprint, progress);
+    }
+
+    /** The JSON as read back from a file (numbers typed by their text), so that equal jobs compare equal. */
+    private static JsonNode asStored(JsonNode json) {
+        try {
+            return JSON.readTree(JSON.writeValueAsBytes(json));
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Shots completed by an earlier run (0 without one). */

@@ -1,0 +1,106 @@
+package dev.lancet.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.prune.Method;
+import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.prune.Schedule;
+import dev.lancet.engine.prune.Structure;
+import dev.lancet.engine.text.CalibrationSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The multi-shot job: killed and resumed runs, worker counts, and what it writes. */
+class PruneJobTest {
+
+    @TempDir
+    Path tmp;
+
+    private static Path evalText;
+
+    /** The first 40 windows of the valid split: every run evaluates the dense and the final model on all of them. */
+    @BeforeAll
+    static void shortEvalText(@TempDir Path dir) throws IOException {
+        evalText = dir.resolve("eval.txt");
+        Files.writeString(evalText, Files.readString(Fixtures.validText()).substring(0, 12_000));
+    }
+
+    static PruneJob.Spec spec(Method method, Structure structure, double target, int shots, Path out, boolean resume,
+                              int workers) {
+        return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(method, structure), target, shots,
+                Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
+                evalText, 64, 16, 8, out, resume, workers);
+    }
+
+    /** Dies at the start of a phase, as a kill would, leaving whatever the run had written. */
+    private static JobProgress killedAt(String phase) {
+        return (p, done, total) -> {
+            if (p.startsWith(phase)) {
+                throw new IllegalStateException("killed");
+            }
+        };
+    }
+
+    @Test
+    void aKilledRunResumesToTheSameBytesAsAnUninterruptedOne() throws Exception {
+        Path whole = tmp.resolve("whole");
+        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, whole, false, 2), JobProgress.NONE);
+
+        Path killed = tmp.resolve("killed");
+        assertThrows(IllegalStateException.class, () -> PruneJob.run(
+                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, false, 2), killedAt("shot 3/3 solve")));
+        assertTrue(Files.isDirectory(killed.resolve("shot-2")), "the last completed shot's checkpoint is kept");
+        assertFalse(Files.exists(killed.resolve("model.safetensors")));
+        // a second kill while resuming, before anything new is done, changes nothing
+        assertThrows(IllegalStateException.class, () -> PruneJob.run(
+                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1), killedAt("shot 3/3 solve")));
+        PruneJob.Result resumed = PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1),
+                JobProgress.NONE);
+
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(killed.resolve("model.safetensors")));
+        assertEquals(3, resumed.report().get("shots").size());
+        try (Stream<Path> left = Files.list(killed)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().startsWith("shot-")
+                    || p.getFileName().toString().contains(".tmp")), "checkpoints and temporaries cleaned up");
+        }
+        // resuming a finished run does nothing and answers with its result
+        assertEquals(resumed.perplexity(), PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed,
+                true, 2), JobProgress.NONE).perplexity());
+    }
+
+    @Test
+    void theOutputDoesNotDependOnTheNumberOfWorkers() throws Exception {
+        Path one = tmp.resolve("one");
+        Path three = tmp.resolve("three");
+        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, one, false, 1), JobProgress.NONE);
+        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, three, false, 3), JobProgress.NONE);
+        assertArrayEquals(Files.readAllBytes(one.resolve("model.safetensors")),
+                Files.readAllBytes(three.resolve("model.safetensors")));
+    }
+
+    @Test
+    void aRunDirectoryIsNeverOverwrittenOrResumedByAnotherJob() throws Exception {
+        Path out = tmp.resolve("out");
+        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE);
+        byte[] weights = Files.readAllBytes(out.resolve("model.safetensors"));
+        var again = assertThrows(RuntimeException.class, () -> PruneJob.run(
+                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE));
+        assertTrue(again.getMessage().contains("already holds a pruning run"), again.getMessage());
+        var other = assertThrows(RuntimeException.class, () -> PruneJob.run(
+                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.4, 1, out, true, 1), JobProgress.NONE));
+        assertTrue(other.getMessage().contains("belongs to another job"), other.getMessage());
+        assertArrayEquals(weights, Files.readAllBytes(out.resolve("model.safetensors")));
+    }
+}
