@@ -148,7 +148,9 @@ final class PruneCommand implements Callable<Integer> {
         } catch (ConfigException e) {
             throw new CheckpointException(job, "invalid job file: " + e.getMessage());
         }
-        List<String> own = spec.commandLine().getParseResult().originalArgs();
+        // the whole command line, from the top-level command: this command's flags follow its name
+        List<String> all = spec.commandLine().getParseResult().originalArgs();
+        List<String> own = all.subList(all.indexOf(spec.name()) + 1, all.size());
         for (int i = 0; i < own.size(); i++) {
             if (own.get(i).equals("--job")) {
                 i++;

@@ -1,0 +1,86 @@
+package dev.lancet.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.lancet.engine.Fixtures;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code lancet prune} from the command line: job files, and bad input refused before anything is written. */
+class PruneCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    private CliRun prune(Path out, String... flags) {
+        return CliRun.of(Stream.concat(Stream.of("prune", "--out", out.toString()), Stream.of(flags))
+                .toArray(String[]::new));
+    }
+
+    private void assertRefused(String problem, String... flags) {
+        Path out = tmp.resolve("refused");
+        CliRun run = prune(out, flags);
+        assertEquals(Lancet.BAD_INPUT, run.exitCode(), run.err());
+        String err = run.err().strip();
+        assertFalse(err.contains("\n"), "one line expected, got:\n" + err);
+        assertTrue(err.contains(problem), "says '" + problem + "': " + err);
+        assertFalse(Files.exists(out), "nothing written for " + String.join(" ", flags));
+    }
+
+    @Test
+    void badInputIsRefusedAndWritesNothing() throws IOException {
+        assertRefused("target must be a fraction in (0, 1), got 1.0", "--target", "1");
+        assertRefused("target must be a fraction in (0, 1), got 0.0", "--target", "0");
+        assertRefused("at least 1 shot is needed, got 0", "--shots", "0");
+        assertRefused("--method must be one of surgeon, k-obd, magnitude, sparsegpt, got 'obs'", "--method", "obs");
+        assertRefused("--structure must be one of groups, rows-cols, 2:4, unstructured, got 'heads'",
+                "--structure", "heads");
+        assertRefused("sparsegpt prunes single weights: use it with 2:4 or unstructured, not groups",
+                "--method", "sparsegpt");
+        assertRefused("--schedule must be one of linear, cosine", "--schedule", "step");
+        Path empty = tmp.resolve("empty.txt");
+        Files.writeString(empty, "");
+        assertRefused("empty.txt", "--calibration", empty.toString());
+        Path odd = tmp.resolve("odd");
+        assertEquals(0, CliRun.of("synth", "--arch", "llama", "--hidden", "50", "--layers", "1", "--heads", "5",
+                "--intermediate", "64", "--out", odd.toString()).exitCode());
+        Files.copy(Fixtures.tinyLlama().resolve("tokenizer.json"), odd.resolve("tokenizer.json"));
+        assertRefused("2:4 needs input widths that are multiples of 4: model.layers.0.self_attn.q_proj has 50",
+                "--model", odd.toString(), "--structure", "2:4");
+        assertRefused("job file not found", "--job", tmp.resolve("missing.conf").toString());
+    }
+
+    @Test
+    void jobFileSuppliesFlagsThatTheCommandLineOverrides() throws IOException {
+        Path eval = tmp.resolve("eval.txt");
+        Files.writeString(eval, Files.readString(Fixtures.validText()).substring(0, 6_000));
+        Path job = tmp.resolve("job.conf");
+        Files.writeString(job, """
+                # a HOCON recipe: keys are flag names without dashes
+                method = magnitude
+                structure = unstructured
+                target = 0.9
+                shots = 1
+                eval = "%s"
+                eval-seqlen = 64
+                """.formatted(eval.toString().replace("\\", "\\\\")));
+        Path out = tmp.resolve("job-out");
+        CliRun run = prune(out, "--job", job.toString(), "--target", "0.2", "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode report = new ObjectMapper().readTree(out.resolve("pruning-report.json").toFile());
+        assertEquals("MAGNITUDE", report.get("job").get("method").asText());
+        assertEquals(0.2, report.get("job").get("target").asDouble(), 0.0);
+        assertEquals(64, report.get("job").get("eval_seqlen").asInt());
+        JsonNode result = new ObjectMapper().readTree(run.lastLine());
+        assertTrue(result.get("params_after").asLong() < result.get("params_before").asLong());
+        assertTrue(Files.size(out.resolve("pruning.png")) > 1000);
+    }
+}
