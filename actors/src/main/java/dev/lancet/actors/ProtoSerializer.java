@@ -94,8 +94,7 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
                 return new PruneCoordinator.Solve(m.getTarget(), r.resolveActorRef(m.getReplyTo()));
             }),
             new Binding(PruneCoordinator.Opened.class, "prune.opened", (b, r) -> {
-                UnitsOpened m = UnitsOpened.parseFrom(b);
-                return new PruneCoordinator.Opened(m.getWorker(), m.getMaxCost(), m.getCountAtMax());
+                return new PruneCoordinator.Opened(UnitsOpened.parseFrom(b).getWorker());
             }),
             new Binding(PruneCoordinator.Counted.class, "prune.counted", (b, r) -> {
                 Counted m = Counted.parseFrom(b);

@@ -6,7 +6,8 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValue;
 import dev.lancet.engine.io.CheckpointException;
-import dev.lancet.engine.prune.Method;
+import dev.lancet.engine.prune.Damping;
+import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
@@ -169,10 +170,10 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private int run() throws Exception {
-        PruneSettings defaults = PruneSettings.defaults(parse(Method.class, "--method", method),
+        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
                 parse(Structure.class, "--structure", structure));
         PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
-                dampG != null ? dampG : defaults.dampG(), dampA != null ? dampA : defaults.dampA(),
+                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
                 maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
         Path output = out != null ? out : Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
                 model.toAbsolutePath().normalize().getFileName(), method, structure.replace(":", ""),

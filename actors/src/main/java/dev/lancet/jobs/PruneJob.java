@@ -15,7 +15,6 @@ import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
-import dev.lancet.engine.prune.Method;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.ShotUnits;
@@ -92,7 +91,7 @@ public final class PruneJob {
             ObjectNode job = JSON.createObjectNode();
             job.put("model", model.toAbsolutePath().normalize().toString());
             job.put("method", settings.method().name()).put("structure", settings.structure().name())
-                    .put("damp_g", settings.dampG()).put("damp_a", settings.dampA())
+                    .put("damp_g", settings.damping().g()).put("damp_a", settings.damping().a())
                     .put("max_correlate", settings.maxCorrelate());
             job.put("target", target).put("shots", shots).put("schedule", schedule.name());
             ArrayNode files = job.putArray("calibration");
@@ -206,7 +205,7 @@ public final class PruneJob {
         }
 
         private void shot(int shot) throws InterruptedException, IOException {
-            double fraction = spec.schedule().at(shot, spec.shots(), spec.target());
+            double fraction = spec.schedule().sparsity(shot, spec.shots(), spec.target());
             long target = Math.round(fraction * prunable);
             // coupled groups leave the model physically: what earlier shots took is no longer there to count
             long removedBefore = prunable - ShotUnits.prunable(model.layout());

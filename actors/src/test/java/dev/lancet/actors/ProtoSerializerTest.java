@@ -85,7 +85,7 @@ class ProtoSerializerTest {
                 new CalibrationCoordinator.Recovered(BlockRecovered.newBuilder().setBlock(1).addBatches(4).build()),
                 new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()),
                 new PruneCoordinator.Solve(1234, solved),
-                new PruneCoordinator.Opened(1, 0.25, 77),
+                new PruneCoordinator.Opened(1),
                 new PruneCoordinator.Counted(3, 40),
                 new PruneCoordinator.Applied(1, List.of(report)),
                 new PruneCoordinator.Solved(0.125, List.of(report, UnitReport.dense(0, List.of())), ""),

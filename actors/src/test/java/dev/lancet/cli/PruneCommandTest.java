@@ -53,7 +53,7 @@ class PruneCommandTest {
         assertEquals(0, CliRun.of("synth", "--arch", "llama", "--hidden", "50", "--layers", "1", "--heads", "5",
                 "--intermediate", "64", "--out", odd.toString()).exitCode());
         Files.copy(Fixtures.tinyLlama().resolve("tokenizer.json"), odd.resolve("tokenizer.json"));
-        assertRefused("2:4 needs input widths that are multiples of 4: model.layers.0.self_attn.q_proj has 50",
+        assertRefused("2:4 needs input widths that are multiples of 4; model.layers.0.self_attn.q_proj has 50 inputs",
                 "--model", odd.toString(), "--structure", "2:4");
         assertRefused("job file not found", "--job", tmp.resolve("missing.conf").toString());
     }

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.Fixtures;
-import dev.lancet.engine.prune.Method;
+import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
@@ -36,7 +36,7 @@ class PruneJobTest {
         Files.writeString(evalText, Files.readString(Fixtures.validText()).substring(0, 12_000));
     }
 
-    static PruneJob.Spec spec(Method method, Structure structure, double target, int shots, Path out, boolean resume,
+    static PruneJob.Spec spec(PruneMethod method, Structure structure, double target, int shots, Path out, boolean resume,
                               int workers) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(method, structure), target, shots,
                 Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
@@ -55,17 +55,17 @@ class PruneJobTest {
     @Test
     void aKilledRunResumesToTheSameBytesAsAnUninterruptedOne() throws Exception {
         Path whole = tmp.resolve("whole");
-        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, whole, false, 2), JobProgress.NONE);
+        PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, whole, false, 2), JobProgress.NONE);
 
         Path killed = tmp.resolve("killed");
         assertThrows(IllegalStateException.class, () -> PruneJob.run(
-                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, false, 2), killedAt("shot 3/3 solve")));
+                spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, false, 2), killedAt("shot 3/3 solve")));
         assertTrue(Files.isDirectory(killed.resolve("shot-2")), "the last completed shot's checkpoint is kept");
         assertFalse(Files.exists(killed.resolve("model.safetensors")));
         // a second kill while resuming, before anything new is done, changes nothing
         assertThrows(IllegalStateException.class, () -> PruneJob.run(
-                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1), killedAt("shot 3/3 solve")));
-        PruneJob.Result resumed = PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1),
+                spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1), killedAt("shot 3/3 solve")));
+        PruneJob.Result resumed = PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed, true, 1),
                 JobProgress.NONE);
 
         assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
@@ -76,7 +76,7 @@ class PruneJobTest {
                     || p.getFileName().toString().contains(".tmp")), "checkpoints and temporaries cleaned up");
         }
         // resuming a finished run does nothing and answers with its result
-        assertEquals(resumed.perplexity(), PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed,
+        assertEquals(resumed.perplexity(), PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed,
                 true, 2), JobProgress.NONE).perplexity());
     }
 
@@ -84,8 +84,8 @@ class PruneJobTest {
     void theOutputDoesNotDependOnTheNumberOfWorkers() throws Exception {
         Path one = tmp.resolve("one");
         Path three = tmp.resolve("three");
-        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, one, false, 1), JobProgress.NONE);
-        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, three, false, 3), JobProgress.NONE);
+        PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, one, false, 1), JobProgress.NONE);
+        PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.3, 2, three, false, 3), JobProgress.NONE);
         assertArrayEquals(Files.readAllBytes(one.resolve("model.safetensors")),
                 Files.readAllBytes(three.resolve("model.safetensors")));
     }
@@ -93,13 +93,13 @@ class PruneJobTest {
     @Test
     void aRunDirectoryIsNeverOverwrittenOrResumedByAnotherJob() throws Exception {
         Path out = tmp.resolve("out");
-        PruneJob.run(spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE);
+        PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE);
         byte[] weights = Files.readAllBytes(out.resolve("model.safetensors"));
         var again = assertThrows(RuntimeException.class, () -> PruneJob.run(
-                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE));
+                spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE));
         assertTrue(again.getMessage().contains("already holds a pruning run"), again.getMessage());
         var other = assertThrows(RuntimeException.class, () -> PruneJob.run(
-                spec(Method.MAGNITUDE, Structure.UNSTRUCTURED, 0.4, 1, out, true, 1), JobProgress.NONE));
+                spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.4, 1, out, true, 1), JobProgress.NONE));
         assertTrue(other.getMessage().contains("belongs to another job"), other.getMessage());
         assertArrayEquals(weights, Files.readAllBytes(out.resolve("model.safetensors")));
     }

@@ -2,7 +2,7 @@ package dev.lancet.actors.prune;
 
 import com.google.protobuf.Message;
 import dev.lancet.actors.WireMessage;
-import dev.lancet.engine.prune.Bisection;
+import dev.lancet.engine.prune.ThresholdSearch;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.ShotSolved;
@@ -41,10 +41,11 @@ public final class PruneCoordinator {
         }
     }
 
-    public record Opened(int worker, double maxCost, long countAtMax) implements Command, WireMessage {
+    /** A worker priced its units. */
+    public record Opened(int worker) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return UnitsOpened.newBuilder().setWorker(worker).setMaxCost(maxCost).setCountAtMax(countAtMax).build();
+            return UnitsOpened.newBuilder().setWorker(worker).build();
         }
     }
 
@@ -93,9 +94,7 @@ public final class PruneCoordinator {
     private ActorRef<Solved> replyTo;
     private long target;
     private int opened;
-    private double maxCost;
-    private long countAtMax;
-    private Bisection bisection;
+    private ThresholdSearch search;
     private long round;
     private double tau;
     private int counted;
@@ -161,23 +160,21 @@ public final class PruneCoordinator {
     }
 
     private Behavior<Command> onOpened(Opened m) {
-        maxCost = Math.max(maxCost, m.maxCost());
-        countAtMax += m.countAtMax();
         if (++opened == workers.size()) {
-            bisection = new Bisection(target, maxCost, countAtMax);
+            search = new ThresholdSearch(target);
             nextRound();
         }
         return Behaviors.same();
     }
 
     private void nextRound() {
-        if (bisection.done()) {
-            tau = bisection.threshold();
+        if (search.done()) {
+            tau = search.threshold();
             workers.forEach(w -> w.tell(new PruneWorker.Apply(tau, context.getSelf())));
             return;
         }
         round++;
-        tau = bisection.next();
+        tau = search.candidate();
         counted = 0;
         count = 0;
         workers.forEach(w -> w.tell(new PruneWorker.Count(round, tau, context.getSelf())));
@@ -189,7 +186,7 @@ public final class PruneCoordinator {
         }
         count += m.count();
         if (++counted == workers.size()) {
-            bisection.record(tau, count);
+            search.counted(count);
             nextRound();
         }
         return Behaviors.same();

@@ -68,17 +68,10 @@ public final class PruneWorker {
             List<PruneUnit> open = new ArrayList<>();
             return Behaviors.receive(Command.class)
                     .onMessage(Open.class, m -> {
-                        double maxCost = 0;
-                        long countAtMax = 0;
                         for (int unit : m.units()) {
-                            PruneUnit u = units.apply(unit);
-                            open.add(u);
-                            maxCost = Math.max(maxCost, u.maxCost());
+                            open.add(units.apply(unit));
                         }
-                        for (PruneUnit u : open) {
-                            countAtMax += u.count(maxCost);
-                        }
-                        m.replyTo().tell(new PruneCoordinator.Opened(index, maxCost, countAtMax));
+                        m.replyTo().tell(new PruneCoordinator.Opened(index));
                         return Behaviors.same();
                     })
                     .onMessage(Count.class, m -> {

@@ -45,11 +45,6 @@ class PruneCoordinatorTest {
         }
 
         @Override
-        public double maxCost() {
-            return Arrays.stream(costs).max().orElse(0);
-        }
-
-        @Override
         public long count(double tau) {
             return Arrays.stream(costs).filter(c -> c <= tau).count();
         }

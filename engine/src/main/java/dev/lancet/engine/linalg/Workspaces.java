@@ -30,6 +30,10 @@ public final class Workspaces {
     public static final String FOLD = "lancet-fold";
     /** One full factor matrix at a time, while a factor file is written or read. */
     public static final String FACTOR_FILE = "lancet-factor-file";
+    /** One pruning step on one layer (its costs, or a correction): the fp64 copy of its weights and the products. */
+    public static final String PRUNE = "lancet-prune";
+    /** One part of a pruning step inside {@link #PRUNE} (an element chunk, one set's cost), recycled after each. */
+    public static final String PRUNE_PART = "lancet-prune-part";
     /** The KFAC benchmark: every layer's fold of one batch in one scope. */
     public static final String BENCH_KFAC = "lancet-bench-kfac";
 

@@ -22,14 +22,8 @@ public final class ShotUnits {
 
     /** Refuses a structure the model cannot take: 2:4 needs every layer's input width to be a multiple of 4. */
     public static void check(ModelLayout layout, Structure structure) {
-        if (structure != Structure.SEMI_2_4) {
-            return;
-        }
-        for (LinearLayout l : layout.linears()) {
-            if (l.in() % 4 != 0) {
-                throw new IllegalArgumentException("2:4 needs input widths that are multiples of 4: " + l.name()
-                        + " has " + l.in());
-            }
+        if (structure == Structure.SEMI_2_4) {
+            layout.linears().forEach(TwoFourBlocks::check);
         }
     }
 
@@ -40,20 +34,19 @@ public final class ShotUnits {
 
     /**
      * Opens unit {@code unit} of the shot: computes its costs from the model's current weights and, for methods that
-     * need it, the layer's factors in {@code curvature}.
+     * need it, the layer's factors in {@code curvature} (null for magnitude).
      */
     public static PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings) {
         ModelLayout layout = model.layout();
         if (settings.structure() == Structure.GROUPS) {
-            throw new UnsupportedOperationException("coupled groups are not priced yet");
+            return GroupUnit.open(unit, layout.block(unit), model.blocks().get(unit).linears(), curvature, settings);
         }
         LinearLayout described = layout.linears().get(unit);
         Linear linear = model.linears().get(unit);
-        int block = layout.blockOf(described.name());
-        if (settings.method() == Method.MAGNITUDE && settings.structure() == Structure.UNSTRUCTURED) {
-            return ElementUnit.magnitude(block, linear);
-        }
-        throw new UnsupportedOperationException(settings.method() + " / " + settings.structure() + " not priced yet");
+        PruneUnit layer = LayerUnit.open(layout.blockOf(described.name()), linear,
+                curvature == null ? null : curvature.get(described.name()), settings);
+        return settings.method().globalCosts() ? layer
+                : new UniformShare(layer, (long) described.out() * described.inputsWithBias());
     }
 
     /** Units' reports in model order, flattened to their layers. */
