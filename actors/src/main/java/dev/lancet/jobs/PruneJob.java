@@ -230,8 +230,9 @@ public final class PruneJob {
             double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
 
             ObjectNode s = ((ArrayNode) report.get("shots")).addObject();
-            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("threshold",
-                    solved.threshold()).put("perplexity", perplexity);
+            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("perplexity", perplexity);
+            // +∞ when every candidate goes; JSON has no infinity
+            s.put("threshold", Double.isFinite(solved.threshold()) ? solved.threshold() : Double.MAX_VALUE);
             s.putObject("seconds").put("calibration", calibrationSeconds).put("solve", solveSeconds)
                     .put("evaluation", evalSeconds);
             s.set("layers", layerReports(solved.units()));
