@@ -58,6 +58,16 @@ class PruneCommandTest {
         assertRefused("job file not found", "--job", tmp.resolve("missing.conf").toString());
     }
 
+    /** Every example job parses into valid flags (a zero shot count, given last, stops it before any work). */
+    @Test
+    void exampleJobFilesParse() throws IOException {
+        try (Stream<Path> jobs = Files.list(Fixtures.repoRoot().resolve("conf/jobs"))) {
+            for (Path job : (Iterable<Path>) jobs::iterator) {
+                assertRefused("at least 1 shot is needed, got 0", "--job", job.toString(), "--shots", "0");
+            }
+        }
+    }
+
     @Test
     void jobFileSuppliesFlagsThatTheCommandLineOverrides() throws IOException {
         Path eval = tmp.resolve("eval.txt");
