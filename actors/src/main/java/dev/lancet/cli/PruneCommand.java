@@ -102,6 +102,10 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue a killed run in --out from its last completed shot.")
     boolean resume;
 
+    @Option(names = "--export", paramLabel = "FORM",
+            description = "shrunk (heads and channels removed) or dense (the input's shapes, zeros where groups were removed: stock HF shapes). Default: ${DEFAULT-VALUE}.")
+    String export = "shrunk";
+
     @Option(names = "--job", paramLabel = "FILE.conf",
             description = "HOCON job file whose keys are flag names without dashes (target = 0.5); flags given here override it. Examples in conf/jobs/.")
     Path job;
@@ -181,7 +185,8 @@ final class PruneCommand implements Callable<Integer> {
         PruneJob.Spec jobSpec = new PruneJob.Spec(model, settings, target, shots,
                 parse(Schedule.class, "--schedule", schedule), calibration, samples, seqlen,
                 parse(Sampling.class, "--sampling", sampling), seed, eval, evalSeqlen, evalWindows, batch, output,
-                resume, workers != null ? workers : PruneJob.defaultWorkers());
+                resume, workers != null ? workers : PruneJob.defaultWorkers(),
+                parse(PruneJob.Export.class, "--export", export));
         PruneJob.Result result = PruneJob.run(jobSpec, new Progress());
         printTable(result.report());
         System.out.printf(Locale.ROOT, "wrote %s: perplexity %.4f (dense %.4f), %,d parameters left of %,d (%.1f s)%n",

@@ -13,6 +13,7 @@ import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
+import dev.lancet.engine.model.DenseExport;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
@@ -28,8 +29,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
+import java.util.stream.IntStream;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
@@ -48,6 +52,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 public final class PruneJob {
 
     public static final String REPORT = "pruning-report.json";
+
+    /** How the pruned model is saved: at its shrunk shapes, or at the input's shapes with zeros (stock HF). */
+    public enum Export { SHRUNK, DENSE }
+
     public static final String PLOT = "pruning.png";
     /** Evaluation progress is counted in windows. */
     public static final String WINDOWS = "windows";
@@ -63,7 +71,8 @@ public final class PruneJob {
      */
     public record Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
                        List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
-                       Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers) {
+                       Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
+                       Export export) {
         public Spec {
             calibration = List.copyOf(calibration);
             if (!(target > 0 && target < 1)) {
@@ -98,7 +107,7 @@ public final class PruneJob {
             calibration.forEach(f -> files.add(f.toAbsolutePath().normalize().toString()));
             job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
             job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
-                    .put("eval_windows", evalWindows).put("batch", batch);
+                    .put("eval_windows", evalWindows).put("batch", batch).put("export", export.name());
             return job;
         }
     }
@@ -342,7 +351,7 @@ public final class PruneJob {
             return layers;
         }
 
-        /** Per block: the heads, key/value heads and number of MLP channels coupled-group pruning removed. */
+        /** Per block: the heads, key/value heads and MLP channels coupled-group pruning removed, indexed into the shot's model. */
         private static ArrayNode blockReports(List<UnitReport> units) {
             ArrayNode blocks = JSON.createArrayNode();
             for (UnitReport u : units) {
@@ -352,25 +361,56 @@ public final class PruneJob {
                     u.heads().forEach(heads::add);
                     ArrayNode kvHeads = b.putArray("kv_heads");
                     u.kvHeads().forEach(kvHeads::add);
-                    b.put("channels", u.channels().size());
+                    ArrayNode channels = b.putArray("channels");
+                    u.channels().forEach(channels::add);
                 }
             }
             return blocks;
         }
 
+        /**
+         * Saves the model in the input's dtypes, then measures the saved model on every evaluation window: the
+         * reported perplexity is that of the file, rounding included.
+         */
         private Result finish() throws IOException {
-            report.put("perplexity", shotWindows.count() == allWindows.count()
-                    ? report.get("shots").get(spec.shots() - 1).get("perplexity").asDouble()
-                    : evaluate(allWindows, "final"));
             report.put("params_after", model.parameterCount() - (linearWeights() - nonZeroLinearWeights()));
-            report.put("seconds", (System.nanoTime() - start) / 1e9);
+            if (spec.export() == Export.DENSE && spec.settings().structure() == Structure.GROUPS) {
+                model = DenseExport.restore(model, input.layout(), keptOriginals(true), keptOriginals(false));
+            }
             CheckpointWriter.save(model, input, spec.out());
+            model.close();
+            try (Checkpoint saved = Checkpoint.open(spec.out())) {
+                model = Transformer.load(saved, DataType.FLOAT);
+            }
+            report.put("perplexity", evaluate(allWindows, "final"));
+            report.put("seconds", (System.nanoTime() - start) / 1e9);
             RunDirectory.writeAtomically(spec.out().resolve(REPORT), JSON.writeValueAsBytes(report));
             PrunePlot.write(report, spec.out().resolve(PLOT));
             ObjectNode state = JSON.createObjectNode();
             state.set("report", report);
             run.finish(state);
             return result(spec.out(), report, start);
+        }
+
+        /**
+         * Per block, the original index of every key/value head (or MLP channel) still there, replaying the removals
+         * the report records shot by shot, each indexed into that shot's model.
+         */
+        private List<int[]> keptOriginals(boolean heads) {
+            List<int[]> kept = new ArrayList<>();
+            for (var block : input.layout().blocks()) {
+                kept.add(IntStream.range(0, heads ? block.kvHeads() : block.intermediate()).toArray());
+            }
+            for (JsonNode shot : report.get("shots")) {
+                for (JsonNode b : shot.get("blocks")) {
+                    Set<Integer> gone = new HashSet<>();
+                    b.get(heads ? "kv_heads" : "channels").forEach(i -> gone.add(i.asInt()));
+                    int[] before = kept.get(b.get("block").asInt());
+                    kept.set(b.get("block").asInt(), IntStream.range(0, before.length)
+                            .filter(i -> !gone.contains(i)).map(i -> before[i]).toArray());
+                }
+            }
+            return kept;
         }
 
         private long linearWeights() {

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
@@ -40,7 +42,7 @@ class PruneJobTest {
                               int workers) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(method, structure), target, shots,
                 Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
-                evalText, 64, 16, 8, out, resume, workers);
+                evalText, 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK);
     }
 
     /** Dies at the start of a phase, as a kill would, leaving whatever the run had written. */
@@ -78,6 +80,36 @@ class PruneJobTest {
         // resuming a finished run does nothing and answers with its result
         assertEquals(resumed.perplexity(), PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed,
                 true, 2), JobProgress.NONE).perplexity());
+    }
+
+    /**
+     * LLM Surgeon with coupled groups: heads and channels leave the model; exported dense instead, the same model at
+     * the input's stock shapes, with zeros where they were, measures the same.
+     */
+    @Test
+    void surgeonGroupsShrinkTheModelAndExportDenseMeasuresTheSame() throws Exception {
+        Path shrunk = tmp.resolve("shrunk");
+        Path dense = tmp.resolve("dense");
+        PruneJob.Result small = PruneJob.run(spec(PruneMethod.SURGEON, Structure.GROUPS, 0.2, 2, shrunk, false, 2),
+                JobProgress.NONE);
+        PruneJob.Spec denseSpec = spec(PruneMethod.SURGEON, Structure.GROUPS, 0.2, 2, dense, false, 2);
+        PruneJob.Result stock = PruneJob.run(new PruneJob.Spec(denseSpec.model(), denseSpec.settings(), 0.2, 2,
+                denseSpec.schedule(), denseSpec.calibration(), denseSpec.samples(), denseSpec.seqlen(),
+                denseSpec.sampling(), denseSpec.seed(), denseSpec.eval(), denseSpec.evalSeqlen(), denseSpec.evalWindows(),
+                denseSpec.batch(), dense, false, 2, PruneJob.Export.DENSE), JobProgress.NONE);
+        // 20% of the decoder linear weights (1,769,472 in tiny-llama), to within one MLP channel per block
+        assertEquals(0.2 * 1_769_472, small.paramsBefore() - small.paramsAfter(), 4 * 3 * 192);
+        assertEquals(small.paramsAfter(), stock.paramsAfter());
+        try (Checkpoint s = Checkpoint.open(shrunk); Checkpoint d = Checkpoint.open(dense)) {
+            assertTrue(ShotUnits.prunable(s.layout()) < ShotUnits.prunable(d.layout()));
+            assertEquals(Checkpoint.open(Fixtures.tinyLlama()).layout(), d.layout());
+        }
+        // the reported perplexity is the saved file's, measured again from disk
+        double measured = EvalJob.run(new EvalJob.Spec(shrunk, evalText, 64, 0, 8, false), JobProgress.NONE).perplexity();
+        assertEquals(small.perplexity(), measured, 1e-12 * measured);
+        assertEquals(measured, EvalJob.run(new EvalJob.Spec(dense, evalText, 64, 0, 8, false), JobProgress.NONE)
+                .perplexity(), 1e-5 * measured);
+        assertEquals(measured, stock.perplexity(), 1e-5 * measured);
     }
 
     @Test

@@ -155,6 +155,27 @@ class StructuralEditTest {
     }
 
     @Test
+    void denseExportComputesWhatTheShrunkModelComputes() {
+        try (Checkpoint checkpoint = Checkpoint.open(gqa())) {
+            TokenBatch tokens = tokens(checkpoint.config().vocabSize());
+            Transformer shrunk = new StructuralEdit().dropKvHeads(0, List.of(1)).dropChannels(0, List.of(0, 5, 39))
+                    .dropChannels(2, List.of(7)).applyTo(Transformer.load(checkpoint, DataType.DOUBLE));
+            INDArray want = shrunk.logits(tokens);
+            int[] all40 = java.util.stream.IntStream.range(0, 40).toArray();
+            int[] channels0 = java.util.stream.IntStream.range(0, 40).filter(c -> c != 0 && c != 5 && c != 39).toArray();
+            int[] channels2 = java.util.stream.IntStream.range(0, 40).filter(c -> c != 7).toArray();
+            try (Transformer dense = DenseExport.restore(shrunk, checkpoint.layout(),
+                    List.of(new int[] {0}, new int[] {0, 1}, new int[] {0, 1}), List.of(channels0, all40, channels2))) {
+                assertEquals(checkpoint.layout(), dense.layout());
+                assertClose(want, dense.logits(tokens));
+                INDArray q = weight(dense, 0, LinearRole.Q);
+                assertEquals(0.0, q.get(interval(24, 48), all()).amaxNumber().doubleValue(), "KV group 1's query rows");
+                assertEquals(0.0, weight(dense, 2, LinearRole.DOWN).get(all(), interval(7, 8)).amaxNumber().doubleValue());
+            }
+        }
+    }
+
+    @Test
     void maskZeroesExactlyTheMaskedWeights() {
         try (Checkpoint checkpoint = Checkpoint.open(Fixtures.tinyLlama());
              Transformer masked = Transformer.load(checkpoint, DataType.DOUBLE);
