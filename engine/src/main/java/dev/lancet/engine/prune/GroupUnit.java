@@ -3,6 +3,7 @@ package dev.lancet.engine.prune;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.BlockLayout;
 import dev.lancet.engine.model.LinearLayout;
+import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.prune.BlockGroups.Kind;
 import java.util.ArrayList;
@@ -11,7 +12,11 @@ import java.util.stream.IntStream;
 
 /**
  * One decoder block priced by its coupled groups: attention heads (on GQA a key/value head with its query heads) and
- * MLP channels, each costing the sum of its members' joint costs in their layers (computed one layer at a time).
+ * MLP channels. A group's producers (its q, k, v rows; its fc1 or gate and up rows) feed nothing but its consumer
+ * columns (o; fc2 or down), so once those are gone the producers' outputs no longer reach the loss: a group costs its
+ * consumer columns' joint OBS cost, and only the consumer layer is corrected (the other columns compensate, through
+ * the layer's input covariance); correcting the producer layers as if their outputs still mattered would distort the
+ * rows that stay.
  * The most expensive head and channel are never candidates, so a block always keeps one of each: removing a whole
  * block is a depth edit, not this. Applying corrects each member layer for the removed set; the caller then removes
  * the groups physically, so later shots see a smaller model.
@@ -39,6 +44,9 @@ final class GroupUnit implements PruneUnit {
         }
         for (int i = 0; i < layers.size(); i++) {
             var role = described.get(i).role();
+            if (!consumer(role)) {
+                continue;
+            }
             try (LayerCurvature c = curvature(i)) {
                 double[] share = groups.costShares(c, layers.get(i), role);
                 double[] total = costs[BlockGroups.kindOf(role).ordinal()];
@@ -73,6 +81,11 @@ final class GroupUnit implements PruneUnit {
                 settings.damping());
     }
 
+    /** The layers whose input columns a group is: o for attention heads, fc2 or down for MLP channels. */
+    private static boolean consumer(LinearRole role) {
+        return role == LinearRole.O || role == LinearRole.DOWN;
+    }
+
     private static int mostExpensive(double[] costs) {
         int best = 0;
         for (int g = 1; g < costs.length; g++) {
@@ -102,6 +115,9 @@ final class GroupUnit implements PruneUnit {
         if (settings.method().corrects()) {
             for (int i = 0; i < layers.size(); i++) {
                 var role = described.get(i).role();
+                if (!consumer(role)) {
+                    continue;
+                }
                 List<Integer> gone = BlockGroups.kindOf(role) == Kind.ATTENTION_HEAD ? heads : channels;
                 if (!gone.isEmpty()) {
                     try (LayerCurvature c = curvature(i)) {
