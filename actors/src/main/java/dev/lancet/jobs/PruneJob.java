@@ -224,7 +224,9 @@ public final class PruneJob {
             long solveStart = System.nanoTime();
             PruneCoordinator.Solved solved;
             try {
-                solved = solve(shot, curvature, target - removedBefore);
+                // structures that cost nothing (e.g. MLP channels a ReLU never opens) go at once, so an early shot can
+                // take more than its share: the next ones then only remove what is left of theirs
+                solved = solve(shot, curvature, Math.max(0, target - removedBefore));
             } finally {
                 if (curvature != null) {
                     curvature.close();
