@@ -182,11 +182,19 @@ public final class Checkpoint implements AutoCloseable {
         return array;
     }
 
-    /** Rejects windows longer than the model's positions, blaming config.json and the flag that asked. */
+    /**
+     * Rejects windows longer than the model's positions, or than its sliding window (attention within one is
+     * not implemented, and a window that fits in it needs none), blaming config.json and the flag that asked.
+     */
     public void requirePositions(int seq, String flag) {
         if (seq > config.maxPositions()) {
             throw new CheckpointException(dir.resolve(CONFIG), flag + " " + seq + " exceeds max_position_embeddings "
                     + config.maxPositions());
+        }
+        if (seq > config.slidingWindow()) {
+            throw new CheckpointException(dir.resolve(CONFIG), flag + " " + seq + " exceeds sliding_window "
+                    + config.slidingWindow() + " (sliding-window attention is not implemented; use " + flag + " "
+                    + config.slidingWindow() + " or less)");
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.lancet.engine.model;
 
+import dev.lancet.engine.nn.RopeScaling;
 import java.util.List;
 
 /**
@@ -24,7 +25,14 @@ public record ModelConfig(
         boolean mlpBias,
         boolean normBias,
         boolean tiedHead,
-        List<LayerShape> layers) {
+        List<LayerShape> layers,
+        NormPlacement normPlacement,
+        /** Applied to RoPE's frequencies; {@link RopeScaling#UNSCALED} for learned positions. */
+        RopeScaling ropeScaling,
+        /** Mistral's attention span in positions; {@link #NO_SLIDING_WINDOW} when a query sees its whole prefix. */
+        int slidingWindow) {
+
+    public static final int NO_SLIDING_WINDOW = Integer.MAX_VALUE;
 
     public enum NormKind { LAYER_NORM, RMS_NORM }
 
@@ -33,6 +41,12 @@ public record ModelConfig(
 
     /** OPT: fc2(relu(fc1 x)); Llama: down(silu(gate x) * up x). */
     public enum FeedForwardKind { RELU, SILU_GATED }
+
+    /**
+     * Where a block normalises: before each sublayer, inside the residual branch (Llama, most OPT), or after each
+     * residual add (OPT-350m, do_layer_norm_before=false), which then has no final norm.
+     */
+    public enum NormPlacement { PRE_NORM, POST_NORM }
 
     /** Sizes of one decoder block: query heads, key/value heads and MLP channels. */
     public record LayerShape(int heads, int kvHeads, int intermediate) {
@@ -46,6 +60,11 @@ public record ModelConfig(
 
     public int numLayers() {
         return layers.size();
+    }
+
+    /** A post-norm model's last block already ends on a norm; Hugging Face builds no final one for it. */
+    public boolean hasFinalNorm() {
+        return normPlacement == NormPlacement.PRE_NORM;
     }
 
     public boolean projectsEmbeddings() {

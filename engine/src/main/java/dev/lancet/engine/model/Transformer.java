@@ -14,10 +14,12 @@ import dev.lancet.engine.nn.GatedMlp;
 import dev.lancet.engine.nn.LayerNorm;
 import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.nn.Norm;
+import dev.lancet.engine.nn.PostNormBlock;
+import dev.lancet.engine.nn.PreNormBlock;
 import dev.lancet.engine.nn.ReluMlp;
 import dev.lancet.engine.nn.RmsNorm;
-import dev.lancet.engine.nn.Softmax;
 import dev.lancet.engine.nn.Rope;
+import dev.lancet.engine.nn.Softmax;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -30,9 +32,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A decoder-only causal LM (OPT or Llama) on ND4J: embeddings → blocks → final norm → head, with a
- * hand-written backward of the summed next-token NLL. All arrays share one dtype (FLOAT, or DOUBLE for
- * gradient checks).
+ * A decoder-only causal LM (OPT, Llama and its descendants) on ND4J: embeddings → blocks → final norm (none
+ * after post-norm blocks) → head, with a hand-written backward of the summed next-token NLL. All arrays share
+ * one dtype (FLOAT, or DOUBLE for gradient checks).
  */
 public final class Transformer {
 
@@ -49,6 +51,7 @@ public final class Transformer {
     private final Linear projectIn;
     private final Linear projectOut;
     private final List<DecoderBlock> blocks;
+    /** Null when the blocks are post-norm: the last one already ends on a norm. */
     private final Norm finalNorm;
     private final INDArray head;
     /** Every parameter by CausalLM tensor name (tied head listed once, as the embedding). */
@@ -131,16 +134,16 @@ public final class Transformer {
             states.add(state);
             x = state.output();
         }
-        Norm.State finalState = finalNorm.forward(x);
+        Norm.State finalState = finalNorm == null ? null : finalNorm.forward(x);
+        INDArray normalized = finalState == null ? x : finalState.output();
         double[] nll = new double[1];
         // the vocabulary-wide logits and their gradient are the largest temporaries: free them before the blocks
         INDArray dx = Workspaces.nested(BLOCK, STEP, () -> {
-            INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
-            INDArray probs = Blas.gemm(projected, false, head, true);
+            INDArray probs = headLogits(normalized);
             nll[0] = softmaxNll(probs, batch);
             INDArray dProjected = Blas.gemm(softmaxMinusOneHot(probs, batch), false, head, false);
-            return finalNorm.backward(finalState,
-                    projectOut == null ? dProjected : projectOut.backward(finalState.output(), dProjected, backprop));
+            INDArray dNormalized = projectOut == null ? dProjected : projectOut.backward(normalized, dProjected, backprop);
+            return finalState == null ? dNormalized : finalNorm.backward(finalState, dNormalized);
         });
         for (int i = blocks.size() - 1; i >= 0; i--) {
             DecoderBlock block = blocks.get(i);
@@ -155,6 +158,10 @@ public final class Transformer {
         if (batch.seq() > config.maxPositions()) {
             throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds max_position_embeddings "
                     + config.maxPositions());
+        }
+        if (batch.seq() > config.slidingWindow()) {
+            throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds sliding_window "
+                    + config.slidingWindow() + ", and sliding-window attention is not implemented");
         }
         INDArray x = Nd4j.pullRows(tokenEmbedding, 1, batch.ids());
         if (projectIn != null) {
@@ -174,7 +181,7 @@ public final class Transformer {
             INDArray input = x;
             x = Workspaces.nested(BLOCK, FORWARD, () -> block.forward(input, batch.batch(), batch.seq()).output());
         }
-        return headLogits(finalNorm.forward(x).output());
+        return headLogits(finalNorm == null ? x : finalNorm.forward(x).output());
     }
 
     private INDArray headLogits(INDArray normalized) {
@@ -234,12 +241,12 @@ public final class Transformer {
                 projectOut = linear(names.projectOut(), config.embedSize(), hidden, false, false);
             }
             Rope rope = config.positions() == ModelConfig.Positions.ROTARY
-                    ? new Rope(config.headDim(), config.ropeTheta()) : null;
+                    ? new Rope(config.headDim(), config.ropeTheta(), config.ropeScaling()) : null;
             List<DecoderBlock> blocks = new ArrayList<>();
             for (int i = 0; i < config.numLayers(); i++) {
                 blocks.add(block(i, config.layers().get(i), rope));
             }
-            Norm finalNorm = norm(names.finalNorm(), hidden);
+            Norm finalNorm = config.hasFinalNorm() ? norm(names.finalNorm(), hidden) : null;
             INDArray head = config.tiedHead() ? tokens
                     : tensor(names.head() + ".weight", config.vocabSize(), config.embedSize());
             return new Transformer(config, dtype, tokens, positions, projectIn, projectOut, List.copyOf(blocks),
@@ -265,8 +272,12 @@ public final class Transformer {
                         linear(names.linear(i, LinearRole.UP), m, hidden, bias, true),
                         linear(names.linear(i, LinearRole.DOWN), hidden, m, bias, true));
             };
-            return new DecoderBlock(norm(names.attentionNorm(i), hidden), attention,
-                    norm(names.feedForwardNorm(i), hidden), feedForward);
+            Norm attentionNorm = norm(names.attentionNorm(i), hidden);
+            Norm feedForwardNorm = norm(names.feedForwardNorm(i), hidden);
+            return switch (config.normPlacement()) {
+                case PRE_NORM -> new PreNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
+                case POST_NORM -> new PostNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
+            };
         }
 
         private Linear linear(String name, int out, int in, boolean bias, boolean tracked) {

@@ -5,9 +5,13 @@ import dev.lancet.engine.model.ConfigReader;
 import dev.lancet.engine.model.ModelConfig;
 import dev.lancet.engine.model.ModelFamily;
 import dev.lancet.engine.model.TensorNames;
+import dev.lancet.engine.nn.RopeScaling;
 import java.nio.file.Path;
 
-/** Llama and its GQA descendants: RMSNorm, RoPE, SiLU-gated MLP, optional biases, tied or untied head. */
+/**
+ * Llama and its GQA descendants: RMSNorm, RoPE (optionally scaled), SiLU-gated MLP, optional biases, tied or
+ * untied head. Qwen2 and Mistral reuse its block config and tensor names.
+ */
 public final class LlamaFamily implements ModelFamily {
 
     @Override
@@ -18,6 +22,20 @@ public final class LlamaFamily implements ModelFamily {
     @Override
     public ModelConfig parseConfig(JsonNode json, Path configFile) {
         ConfigReader c = new ConfigReader(json, configFile);
+        boolean attentionBias = c.optBoolean("attention_bias", false);
+        return parseBlockConfig(c, modelType(), new Biases(attentionBias, attentionBias, c.optBoolean("mlp_bias", false)),
+                ModelConfig.NO_SLIDING_WINDOW);
+    }
+
+    /** Which of the block's linear layers carry a bias: q/k/v, o, and the MLP's. */
+    public record Biases(boolean qkv, boolean output, boolean mlp) {
+    }
+
+    /**
+     * The config of the Llama block, which Llama's descendants share key for key; their own keys decide the
+     * model_type, biases and sliding window.
+     */
+    public static ModelConfig parseBlockConfig(ConfigReader c, String modelType, Biases biases, int slidingWindow) {
         int hidden = c.requireInt("hidden_size");
         int heads = c.requireInt("num_attention_heads");
         int kvHeads = c.optInt("num_key_value_heads", heads);
@@ -33,19 +51,40 @@ public final class LlamaFamily implements ModelFamily {
         }
         String activation = c.optString("hidden_act", "silu");
         if (!activation.equals("silu")) {
-            throw c.error("hidden_act '" + activation + "' is not supported (Llama uses silu)");
+            throw c.error("hidden_act '" + activation + "' is not supported (" + modelType + " uses silu)");
         }
-        if (c.has("rope_scaling")) {
-            throw c.error("rope_scaling is not supported");
-        }
-        boolean attentionBias = c.optBoolean("attention_bias", false);
         int layers = c.requireInt("num_hidden_layers");
-        return new ModelConfig("llama", c.requireInt("vocab_size"), hidden, hidden, headDim,
+        return new ModelConfig(modelType, c.requireInt("vocab_size"), hidden, hidden, headDim,
                 c.requireInt("max_position_embeddings"), ModelConfig.NormKind.RMS_NORM, c.optDouble("rms_norm_eps", 1e-6),
                 ModelConfig.Positions.ROTARY, c.optDouble("rope_theta", 10000.0), ModelConfig.FeedForwardKind.SILU_GATED,
-                attentionBias, attentionBias, c.optBoolean("mlp_bias", false), false,
-                c.optBoolean("tie_word_embeddings", false),
-                c.layerShapes(layers, heads, kvHeads, c.requireInt("intermediate_size")));
+                biases.qkv(), biases.output(), biases.mlp(), false, c.optBoolean("tie_word_embeddings", false),
+                c.layerShapes(layers, heads, kvHeads, c.requireInt("intermediate_size")),
+                ModelConfig.NormPlacement.PRE_NORM, ropeScaling(c), slidingWindow);
+    }
+
+    /** Hugging Face's rope_scaling block: absent, or rope_type (older configs: type) default, linear or llama3. */
+    private static RopeScaling ropeScaling(ConfigReader config) {
+        if (!config.has("rope_scaling")) {
+            return RopeScaling.UNSCALED;
+        }
+        ConfigReader c = config.object("rope_scaling");
+        String type = c.has("type") && !c.has("rope_type") ? c.requireString("type") : c.requireString("rope_type");
+        return switch (type) {
+            case "default" -> RopeScaling.UNSCALED;
+            case "linear" -> new RopeScaling.Linear(c.requireDouble("factor"));
+            case "llama3" -> {
+                double factor = c.requireDouble("factor");
+                double low = c.requireDouble("low_freq_factor");
+                double high = c.requireDouble("high_freq_factor");
+                int original = c.requireInt("original_max_position_embeddings");
+                if (high <= low) {
+                    throw c.error("rope_scaling high_freq_factor " + high + " must exceed low_freq_factor " + low);
+                }
+                yield new RopeScaling.Llama3(factor, low, high, original);
+            }
+            default -> throw c.error("rope_scaling type '" + type
+                    + "' is not supported (supported: default, linear, llama3)");
+        };
     }
 
     @Override
@@ -53,7 +92,8 @@ public final class LlamaFamily implements ModelFamily {
         return NAMES;
     }
 
-    private static final TensorNames NAMES = new TensorNames() {
+    /** Llama's tensor names, which Qwen2 and Mistral keep. */
+    public static final TensorNames NAMES = new TensorNames() {
         @Override
         public String embedTokens() {
             return "model.embed_tokens";
