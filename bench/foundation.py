@@ -26,12 +26,22 @@ CONFIGS = {"asis": [], "native": NATIVE}
 LOADED = 0.15
 OPT125 = os.environ.get("OPT125", "/tmp/opt-125m")
 LLAMA125 = os.environ.get("LLAMA125", "/tmp/llama-125m")
+QWEN125 = os.environ.get("QWEN125", "/tmp/qwen2-125m")
+OPTPOST125 = os.environ.get("OPTPOST125", "/tmp/opt-125m-post-norm")
 SYNTH = {
     OPT125: [LANCET, "synth", "--arch", "opt", "--hidden", "768", "--layers", "12", "--heads", "12",
              "--intermediate", "3072", "--vocab", "50272", "--max-positions", "2048", "--out", OPT125],
     LLAMA125: [LANCET, "synth", "--arch", "llama", "--hidden", "768", "--layers", "12", "--heads", "12",
                "--kv-heads", "4", "--intermediate", "2048", "--vocab", "32000", "--max-positions", "2048",
                "--out", LLAMA125],
+    # the Llama 125M shape with Qwen2's q/k/v biases
+    QWEN125: [LANCET, "synth", "--arch", "qwen2", "--hidden", "768", "--layers", "12", "--heads", "12",
+              "--kv-heads", "4", "--intermediate", "2048", "--vocab", "32000", "--max-positions", "2048",
+              "--out", QWEN125],
+    # the OPT 125M shape wired as opt-350m: post-LayerNorm, 512-wide embedding with project_in/out
+    OPTPOST125: [LANCET, "synth", "--arch", "opt", "--post-norm", "--embed-dim", "512", "--hidden", "768",
+                 "--layers", "12", "--heads", "12", "--intermediate", "3072", "--vocab", "50272",
+                 "--max-positions", "2048", "--out", OPTPOST125],
 }
 # name -> (directory, timed iterations, warmup iterations)
 MODELS = {
@@ -39,6 +49,8 @@ MODELS = {
     "tiny-opt": ("assets/models/tiny-opt", 10, 2),
     "opt-125m": (OPT125, 3, 1),
     "llama-125m": (LLAMA125, 3, 1),
+    "qwen2-125m": (QWEN125, 3, 1),
+    "opt-125m-post-norm": (OPTPOST125, 3, 1),
 }
 BATCH, SEQLEN, THREADS = 8, 128, 2
 
@@ -114,8 +126,10 @@ class Sink:
         print("  " + json.dumps({k: v for k, v in short.items() if v is not None}), flush=True)
 
 
-def ensure_synth(sink):
+def ensure_synth(sink, dirs):
     for d, cmd in SYNTH.items():
+        if d not in dirs:
+            continue
         if not os.path.exists(os.path.join(d, "model.safetensors")):
             out, err, rc, facts = run(cmd)
             if rc != 0:
@@ -302,8 +316,7 @@ def main():
     print(f"results -> {out}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')}; LANCET={LANCET}", flush=True)
     t0 = time.time()
-    if any(m in models for m in ("opt-125m", "llama-125m")) or "memory" in sections:
-        ensure_synth(sink)
+    ensure_synth(sink, {MODELS[m][0] for m in models} | ({OPT125, LLAMA125} if "memory" in sections else set()))
     for rep in range(1, a.reps + 1):
         if "gemm" in sections:
             gemm(sink, rep)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the "Foundation" figures of BENCHMARKS.md: raw sgemm rate, Lancet vs PyTorch forward/train
-# tokens/s at 8x128 on 2 threads (tiny-llama, tiny-opt, 125M OPT, 125M Llama), each under the environment
+# tokens/s at 8x128 on 2 threads (tiny-llama, tiny-opt, 125M OPT, 125M Llama; also qwen2-125m and
+# opt-125m-post-norm when named in MODELS), each under the environment
 # as it is and under `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`, and peak RSS of `lancet eval` on the
 # 125M F16 checkpoints. Prints every command it runs, appends JSON lines to bench/results/*.jsonl and ends
 # with the markdown tables.
@@ -13,8 +14,8 @@
 #   /usr/bin/python3 bench/foundation.py table bench/results/FILE.jsonl   # tables of earlier results
 #
 # Needs: a built Lancet (./lancet builds on first use), Debian's python3-torch under /usr/bin/python3,
-# /usr/bin/time. The 125M checkpoints are synthesized into /tmp/opt-125m and /tmp/llama-125m (OPT125 and
-# LLAMA125 override) if missing.
+# /usr/bin/time. The 125M checkpoints are synthesized into /tmp/opt-125m, /tmp/llama-125m, /tmp/qwen2-125m and
+# /tmp/opt-125m-post-norm (OPT125, LLAMA125, QWEN125, OPTPOST125 override) if missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 "${LANCET:-./lancet}" --help > /dev/null   # build first (./lancet builds when sources changed), not inside a measurement

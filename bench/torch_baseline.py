@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch CPU baseline for BENCHMARKS.md: forward / training-step throughput of an OPT or Llama
-decoder, built here in plain torch with Hugging Face semantics and parameter names (no `transformers`).
+"""PyTorch CPU baseline for BENCHMARKS.md: forward / training-step throughput of an OPT (pre- or
+post-LayerNorm, with or without project_in/out) or Llama-family (model_type llama, qwen2, mistral) decoder,
+built here in plain torch with Hugging Face semantics and parameter names (no `transformers`).
+rope_scaling and Mistral's sliding window are ignored: they change RoPE's tables and the mask, not the work.
 
   /usr/bin/python3 bench/torch_baseline.py --model DIR --batch 8 --seqlen 128 --threads 2
       --iters 10 --warmup 3 --mode both [--grad-linear-only]
@@ -138,10 +140,11 @@ def rotate_half(x):
 class LlamaAttention(nn.Module):
     def __init__(s, c):
         super().__init__(); d = c["hidden_size"]; b = c.get("attention_bias", False)
+        qkv_b = b or c["model_type"] == "qwen2"  # Qwen2: q/k/v biases always, none on o
         s.H, s.KV = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
         s.hd = c.get("head_dim") or d // s.H
-        s.q_proj = nn.Linear(d, s.H * s.hd, bias=b); s.k_proj = nn.Linear(d, s.KV * s.hd, bias=b)
-        s.v_proj = nn.Linear(d, s.KV * s.hd, bias=b); s.o_proj = nn.Linear(s.H * s.hd, d, bias=b)
+        s.q_proj = nn.Linear(d, s.H * s.hd, bias=qkv_b); s.k_proj = nn.Linear(d, s.KV * s.hd, bias=qkv_b)
+        s.v_proj = nn.Linear(d, s.KV * s.hd, bias=qkv_b); s.o_proj = nn.Linear(s.H * s.hd, d, bias=b)
 
     def forward(s, x, cos, sin, impl):
         B, T, _ = x.shape
@@ -212,7 +215,8 @@ def build_model(model_dir, random_init=False, seed=0):
     """Returns (model, config, loaded: bool). Parameters are fp32."""
     c = json.load(open(os.path.join(model_dir, "config.json")))
     torch.manual_seed(seed)
-    m = {"opt": OPTForCausalLM, "llama": LlamaForCausalLM}[c["model_type"]](c)
+    m = {"opt": OPTForCausalLM, "llama": LlamaForCausalLM, "qwen2": LlamaForCausalLM,
+         "mistral": LlamaForCausalLM}[c["model_type"]](c)
     with torch.no_grad():  # HF-style init: normal(0, 0.02) for linears/embeddings, zero biases, unit norms
         for name, p in m.named_parameters():
             if p.dim() == 2: p.normal_(0.0, c.get("init_std", c.get("initializer_range", 0.02)))

@@ -8,15 +8,16 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Writes a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests. */
+/** Writes a random-weight Hugging Face checkpoint of any OPT, Llama, Qwen2 or Mistral shape, for scale tests. */
 @Command(name = "synth", mixinStandardHelpOptions = true,
         description = {"Write a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests: "
                 + "config.json and model.safetensors.",
                 "OPT-125m shape: --arch opt --hidden 768 --layers 12 --heads 12 --intermediate 3072 --vocab 50272",
-                "Llama 125M-style: --arch llama --hidden 768 --layers 12 --heads 12 --kv-heads 4 --intermediate 2048 --vocab 32000"})
+                "Llama 125M-style: --arch llama --hidden 768 --layers 12 --heads 12 --kv-heads 4 --intermediate 2048 --vocab 32000",
+                "Qwen2 and Mistral take the Llama flags; Qwen2 always has q/k/v biases, Mistral none."})
 final class SynthCommand implements Callable<Integer> {
 
-    @Option(names = "--arch", required = true, description = "opt or llama.")
+    @Option(names = "--arch", required = true, description = "opt, llama, qwen2 or mistral.")
     String arch;
 
     @Option(names = "--hidden", required = true, description = "Hidden size.")
@@ -28,10 +29,10 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--heads", required = true, description = "Attention heads.")
     int heads;
 
-    @Option(names = "--kv-heads", description = "Key/value heads, Llama only (default: --heads).")
+    @Option(names = "--kv-heads", description = "Key/value heads, Llama, Qwen2 and Mistral (default: --heads).")
     Integer kvHeads;
 
-    @Option(names = "--intermediate", required = true, description = "MLP width (OPT ffn_dim, Llama intermediate_size).")
+    @Option(names = "--intermediate", required = true, description = "MLP width (OPT ffn_dim, otherwise intermediate_size).")
     int intermediate;
 
     @Option(names = "--vocab", description = "Vocabulary size (default: ${DEFAULT-VALUE}).")
@@ -43,8 +44,11 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--embed-dim", description = "OPT word_embed_proj_dim (default: --hidden).")
     Integer embedDim;
 
-    @Option(names = "--bias", negatable = true, description = "Biases (OPT enable_bias, Llama attention_bias/mlp_bias; default: OPT yes, Llama no).")
+    @Option(names = "--bias", negatable = true, description = "Biases, OPT and Llama only (OPT enable_bias, Llama attention_bias/mlp_bias; default: OPT yes, Llama no).")
     Boolean bias;
+
+    @Option(names = "--post-norm", description = "OPT: LayerNorm after each residual add and no final norm (do_layer_norm_before=false, as opt-350m).")
+    boolean postNorm;
 
     @Option(names = "--tied", negatable = true, description = "Tie the head to the embedding (default: OPT yes, Llama no).")
     Boolean tied;
@@ -60,8 +64,9 @@ final class SynthCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!arch.equals("opt") && !arch.equals("llama")) {
-            throw new IllegalArgumentException("--arch must be opt or llama, got '" + arch + "'");
+        if (bias != null && !arch.equals("opt") && !arch.equals("llama")) {
+            throw new IllegalArgumentException(
+                    "--bias applies to opt and llama only (Qwen2 always has q/k/v biases, Mistral none)");
         }
         if (dtype == DType.F64) {
             throw new IllegalArgumentException("--dtype must be F32, F16 or BF16");
@@ -72,7 +77,7 @@ final class SynthCommand implements Callable<Integer> {
         }
         SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec(arch, vocab, hidden, embedDim == null ? hidden : embedDim,
                 layers, heads, kvHeads == null ? heads : kvHeads, intermediate, maxPositions,
-                bias == null ? opt : bias, tied == null ? opt : tied, dtype, 0.02, seed), out);
+                bias == null ? opt : bias, tied == null ? opt : tied, postNorm, dtype, 0.02, seed), out);
         System.out.println("wrote " + out.resolve("model.safetensors"));
         return 0;
     }

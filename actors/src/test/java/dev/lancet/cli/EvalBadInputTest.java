@@ -15,6 +15,9 @@ import java.nio.file.Path;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every kind of bad input to {@code lancet eval} ends in one line on stderr naming the file and the problem,
@@ -74,7 +77,7 @@ class EvalBadInputTest {
         Path model = model();
         Path config = model.resolve("config.json");
         Files.writeString(config, Files.readString(config).replace("\"llama\"", "\"gpt2\""));
-        assertBadInput(eval(model, Fixtures.validText()), "config.json", "unsupported model_type 'gpt2' (supported: llama, opt)");
+        assertBadInput(eval(model, Fixtures.validText()), "config.json", "unsupported model_type 'gpt2' (supported: llama, mistral, opt, qwen2)");
     }
 
     @Test
@@ -128,6 +131,35 @@ class EvalBadInputTest {
     void seqlenBeyondMaxPositions() throws IOException {
         assertBadInput(eval(Fixtures.tinyLlama(), Fixtures.validText(), "--seqlen", "1024"), "config.json",
                 "windows of 1024 tokens exceed max_position_embeddings 512");
+    }
+
+    static Stream<Arguments> refusedConfigs() {
+        return Stream.of(
+                Arguments.of("unknown rope_type", "llama", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}",
+                        "rope_scaling type 'yarn' is not supported (supported: default, linear, llama3)"),
+                Arguments.of("rope_scaling missing a key", "llama", "\"rope_scaling\": {\"rope_type\": \"llama3\", "
+                        + "\"factor\": 8.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}",
+                        "missing 'rope_scaling.low_freq_factor'"),
+                Arguments.of("Mistral sliding_window shorter than --seqlen", "mistral", "\"sliding_window\": 64",
+                        "windows of 128 tokens exceed sliding_window 64 (sliding-window attention is not implemented; "
+                                + "use windows of 64 tokens or less)"),
+                Arguments.of("Qwen2 with use_sliding_window", "qwen2", "\"use_sliding_window\": true",
+                        "use_sliding_window=true is not supported"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("refusedConfigs")
+    void refusedConfig(String name, String modelType, String entry, String problem) throws IOException {
+        assertBadInput(eval(editedConfig(modelType, entry), Fixtures.validText()), "config.json", problem);
+    }
+
+    /** The embedded Llama as {@code modelType}, with {@code entry} added to its config.json. */
+    private Path editedConfig(String modelType, String entry) throws IOException {
+        Path model = model();
+        Path config = model.resolve("config.json");
+        Files.writeString(config, Files.readString(config).replaceFirst("\\{", "{" + entry + ",")
+                .replace("\"llama\"", "\"" + modelType + "\""));
+        return model;
     }
 
     @Test

@@ -200,11 +200,19 @@ public final class Checkpoint implements AutoCloseable {
         return new CheckpointException(dir.resolve(CONFIG), problem);
     }
 
-    /** Rejects windows longer than the model's positions, blaming config.json. */
+    /**
+     * Rejects windows longer than the model's positions, or than its sliding window (attention within one is not
+     * implemented, and a window that fits in it needs none), blaming config.json.
+     */
     public void requirePositions(int seq) {
         if (seq > config.maxPositions()) {
             throw new CheckpointException(dir.resolve(CONFIG), "windows of " + seq
                     + " tokens exceed max_position_embeddings " + config.maxPositions());
+        }
+        if (seq > config.slidingWindow()) {
+            throw new CheckpointException(dir.resolve(CONFIG), "windows of " + seq + " tokens exceed sliding_window "
+                    + config.slidingWindow() + " (sliding-window attention is not implemented; use windows of "
+                    + config.slidingWindow() + " tokens or less)");
         }
     }
 

@@ -66,7 +66,7 @@ public final class DenseExport {
                     feedForward = new ReluMlp(rows(m.fc1(), channels, shape.linear(LinearRole.UP), replaced),
                             columns(m.fc2(), channels, shape.linear(LinearRole.DOWN), replaced));
                 }
-                blocks.add(new DecoderBlock(old.attentionNorm(), attention, old.feedForwardNorm(), feedForward));
+                blocks.add(old.with(old.attentionNorm(), attention, old.feedForwardNorm(), feedForward));
             }
             return null;
         });

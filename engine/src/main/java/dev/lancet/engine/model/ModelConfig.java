@@ -1,5 +1,7 @@
 package dev.lancet.engine.model;
 
+import dev.lancet.engine.nn.RopeScaling;
+
 /**
  * The architecture of a checkpoint, independent of the family that named it: the model-wide facts that no
  * structural edit changes. Per-block sizes (heads, MLP width, ...) live in its {@link ModelLayout}.
@@ -20,7 +22,14 @@ public record ModelConfig(
         boolean outputBias,
         boolean mlpBias,
         boolean normBias,
-        boolean tiedHead) {
+        boolean tiedHead,
+        NormPlacement normPlacement,
+        /** Applied to RoPE's frequencies; {@link RopeScaling#UNSCALED} for learned positions. */
+        RopeScaling ropeScaling,
+        /** Mistral's attention span in positions; {@link #NO_SLIDING_WINDOW} when a query sees its whole prefix. */
+        int slidingWindow) {
+
+    public static final int NO_SLIDING_WINDOW = Integer.MAX_VALUE;
 
     public enum NormKind { LAYER_NORM, RMS_NORM }
 
@@ -29,6 +38,17 @@ public record ModelConfig(
 
     /** OPT: fc2(relu(fc1 x)); Llama: down(silu(gate x) * up x). */
     public enum FeedForwardKind { RELU, SILU_GATED }
+
+    /**
+     * Where a block normalises: before each sublayer, inside the residual branch (Llama, most OPT), or after each
+     * residual add (OPT-350m, do_layer_norm_before=false), which then has no final norm.
+     */
+    public enum NormPlacement { PRE_NORM, POST_NORM }
+
+    /** A post-norm model's last block already ends on a norm; Hugging Face builds no final one for it. */
+    public boolean hasFinalNorm() {
+        return normPlacement == NormPlacement.PRE_NORM;
+    }
 
     public boolean projectsEmbeddings() {
         return embedSize != hiddenSize;

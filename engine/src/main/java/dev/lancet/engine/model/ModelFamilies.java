@@ -2,7 +2,9 @@ package dev.lancet.engine.model;
 
 import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.model.llama.LlamaFamily;
+import dev.lancet.engine.model.mistral.MistralFamily;
 import dev.lancet.engine.model.opt.OptFamily;
+import dev.lancet.engine.model.qwen2.Qwen2Family;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -14,7 +16,8 @@ public final class ModelFamilies {
     private static final Map<String, ModelFamily> BY_TYPE = new TreeMap<>();
 
     static {
-        for (ModelFamily family : List.of(new OptFamily(), new LlamaFamily())) {
+        for (ModelFamily family : List.of(new OptFamily(), new LlamaFamily(), new Qwen2Family(),
+                new MistralFamily())) {
             BY_TYPE.put(family.modelType(), family);
         }
     }

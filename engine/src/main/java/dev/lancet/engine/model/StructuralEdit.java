@@ -221,7 +221,7 @@ public final class StructuralEdit {
             feedForward = new ReluMlp(keepRows(m.fc1(), c, names.linear(index, LinearRole.UP), replaced),
                     keepColumns(m.fc2(), c, names.linear(index, LinearRole.DOWN), replaced));
         }
-        return new DecoderBlock(old.attentionNorm().renamed(names.attentionNorm(index)), attention,
+        return old.with(old.attentionNorm().renamed(names.attentionNorm(index)), attention,
                 old.feedForwardNorm().renamed(names.feedForwardNorm(index)), feedForward);
     }
 

@@ -17,16 +17,32 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Writes a random-weight Hugging Face checkpoint of any OPT or Llama shape, for scale tests and gradient
- * checks of shapes the shipped models lack (GQA, biases, project_in/out). Weights ~ N(0, std²); norm
- * scales 1 ± 0.1 and biases N(0, std²) so no parameter is trivially neutral. Deterministic for a seed.
+ * Writes a random-weight Hugging Face checkpoint of any OPT, Llama, Qwen2 or Mistral shape, for scale tests and
+ * gradient checks of shapes the shipped models lack (GQA, biases, project_in/out, post-norm). Weights ~ N(0, std²);
+ * norm scales 1 ± 0.1 and biases N(0, std²) so no parameter is trivially neutral. Deterministic for a seed.
  */
 public final class SyntheticCheckpoint {
 
-    /** @param embedSize OPT's word_embed_proj_dim (= hidden unless project_in/out are wanted) */
+    /** The model_types it writes. */
+    public static final List<String> ARCHS = List.of("opt", "llama", "qwen2", "mistral");
+
+    /**
+     * @param embedSize OPT's word_embed_proj_dim (= hidden unless project_in/out are wanted)
+     * @param bias      OPT's enable_bias, Llama's attention_bias and mlp_bias; Qwen2 and Mistral fix their own
+     * @param postNorm  OPT only: do_layer_norm_before=false
+     */
     public record Spec(String arch, int vocab, int hidden, int embedSize, int layers, int heads, int kvHeads,
-                       int intermediate, int maxPositions, boolean bias, boolean tied, DType dtype, double std,
-                       long seed) {
+                       int intermediate, int maxPositions, boolean bias, boolean tied, boolean postNorm, DType dtype,
+                       double std, long seed) {
+        public Spec {
+            if (!ARCHS.contains(arch)) {
+                throw new IllegalArgumentException("arch must be one of " + String.join(", ", ARCHS) + ", got '"
+                        + arch + "'");
+            }
+            if (postNorm && !arch.equals("opt")) {
+                throw new IllegalArgumentException("post-norm blocks are OPT's only, not " + arch + "'s");
+            }
+        }
     }
 
     private SyntheticCheckpoint() {
@@ -59,7 +75,9 @@ public final class SyntheticCheckpoint {
             make.norm(names.feedForwardNorm(i), block.residualIn(), config.normBias());
             block.linears().subList(4, block.linears().size()).forEach(make::linear);
         }
-        make.norm(names.finalNorm(), config.hiddenSize(), config.normBias());
+        if (config.hasFinalNorm()) {
+            make.norm(names.finalNorm(), config.hiddenSize(), config.normBias());
+        }
         if (!config.tiedHead()) {
             make.matrix(names.head(), config.vocabSize(), config.embedSize());
         }
@@ -87,25 +105,33 @@ public final class SyntheticCheckpoint {
             case BF16 -> "bfloat16";
             default -> "float32";
         });
+        if (s.arch().equals("opt")) {
+            c.putArray("architectures").add("OPTForCausalLM");
+            c.put("ffn_dim", s.intermediate());
+            c.put("word_embed_proj_dim", s.embedSize());
+            c.put("do_layer_norm_before", !s.postNorm());
+            c.put("activation_function", "relu");
+            c.put("enable_bias", s.bias());
+            return c;
+        }
+        // the Llama block and its descendants
+        c.putArray("architectures").add(switch (s.arch()) {
+            case "qwen2" -> "Qwen2ForCausalLM";
+            case "mistral" -> "MistralForCausalLM";
+            default -> "LlamaForCausalLM";
+        });
+        c.put("intermediate_size", s.intermediate());
+        c.put("num_key_value_heads", s.kvHeads());
+        c.put("rms_norm_eps", 1e-5);
+        c.put("rope_theta", 10000.0);
+        c.put("hidden_act", "silu");
         switch (s.arch()) {
-            case "opt" -> {
-                c.putArray("architectures").add("OPTForCausalLM");
-                c.put("ffn_dim", s.intermediate());
-                c.put("word_embed_proj_dim", s.embedSize());
-                c.put("do_layer_norm_before", true);
-                c.put("activation_function", "relu");
-                c.put("enable_bias", s.bias());
-            }
             case "llama" -> {
-                c.putArray("architectures").add("LlamaForCausalLM");
-                c.put("intermediate_size", s.intermediate());
-                c.put("num_key_value_heads", s.kvHeads());
-                c.put("rms_norm_eps", 1e-5);
-                c.put("rope_theta", 10000.0);
-                c.put("hidden_act", "silu");
                 c.put("attention_bias", s.bias());
                 c.put("mlp_bias", s.bias());
             }
+            case "qwen2" -> c.put("use_sliding_window", false);
+            case "mistral" -> c.putNull("sliding_window");
             default -> { }
         }
         return c;

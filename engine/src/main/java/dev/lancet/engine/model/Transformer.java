@@ -13,10 +13,12 @@ import dev.lancet.engine.nn.GatedMlp;
 import dev.lancet.engine.nn.LayerNorm;
 import dev.lancet.engine.nn.Linear;
 import dev.lancet.engine.nn.Norm;
+import dev.lancet.engine.nn.PostNormBlock;
+import dev.lancet.engine.nn.PreNormBlock;
 import dev.lancet.engine.nn.ReluMlp;
 import dev.lancet.engine.nn.RmsNorm;
-import dev.lancet.engine.nn.Softmax;
 import dev.lancet.engine.nn.Rope;
+import dev.lancet.engine.nn.Softmax;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -32,9 +34,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A decoder-only causal LM (OPT or Llama) on ND4J: embeddings → blocks → final norm → head, with a
- * hand-written backward of the summed next-token NLL. All arrays share one dtype (FLOAT, or DOUBLE for
- * gradient checks). The model owns its weights' native memory: {@link #close()} frees it.
+ * A decoder-only causal LM (OPT, Llama and its descendants) on ND4J: embeddings → blocks → final norm (none
+ * after post-norm blocks) → head, with a hand-written backward of the summed next-token NLL. All arrays share
+ * one dtype (FLOAT, or DOUBLE for gradient checks). The model owns its weights' native memory: {@link #close()}
+ * frees it.
  */
 public final class Transformer implements AutoCloseable {
 
@@ -48,6 +51,7 @@ public final class Transformer implements AutoCloseable {
     private final Linear projectIn;
     private final Linear projectOut;
     private final List<DecoderBlock> blocks;
+    /** Null when the blocks are post-norm: the last one already ends on a norm. */
     private final Norm finalNorm;
     private final INDArray head;
     /** The tensor names the model was loaded from, kept through edits: saving skips those it no longer has. */
@@ -148,7 +152,9 @@ public final class Transformer implements AutoCloseable {
             putNorm(all, block.feedForwardNorm());
             block.feedForward().linears().forEach(l -> putLinear(all, l));
         }
-        putNorm(all, finalNorm);
+        if (finalNorm != null) {
+            putNorm(all, finalNorm);
+        }
         if (!config.tiedHead()) {
             all.put(names.head() + ".weight", head);
         }
@@ -228,16 +234,16 @@ public final class Transformer implements AutoCloseable {
             states.add(state);
             x = state.output();
         }
-        Norm.State finalState = finalNorm.forward(x);
+        Norm.State finalState = finalNorm == null ? null : finalNorm.forward(x);
+        INDArray normalized = finalState == null ? x : finalState.output();
         double[] nll = new double[1];
         // the vocabulary-wide logits and their gradient are the largest temporaries: free them before the blocks
         INDArray dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> {
-            INDArray projected = projectOut == null ? finalState.output() : projectOut.forward(finalState.output());
-            INDArray probs = Blas.gemm(projected, false, head, true);
+            INDArray probs = headLogits(normalized);
             nll[0] = softmaxNll(probs, batch);
             INDArray dProjected = Blas.gemm(softmaxMinusOneHot(probs, batch), false, head, false);
-            return finalNorm.backward(finalState,
-                    projectOut == null ? dProjected : projectOut.backward(finalState.output(), dProjected, backprop));
+            INDArray dNormalized = projectOut == null ? dProjected : projectOut.backward(normalized, dProjected, backprop);
+            return finalState == null ? dNormalized : finalNorm.backward(finalState, dNormalized);
         });
         for (int i = blocks.size() - 1; i >= 0; i--) {
             DecoderBlock block = blocks.get(i);
@@ -252,6 +258,10 @@ public final class Transformer implements AutoCloseable {
         if (batch.seq() > config.maxPositions()) {
             throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds max_position_embeddings "
                     + config.maxPositions());
+        }
+        if (batch.seq() > config.slidingWindow()) {
+            throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds sliding_window "
+                    + config.slidingWindow() + ", and sliding-window attention is not implemented");
         }
         INDArray x = Nd4j.pullRows(tokenEmbedding, 1, batch.ids());
         if (projectIn != null) {
@@ -272,7 +282,7 @@ public final class Transformer implements AutoCloseable {
             x = Workspaces.nested(Workspaces.BLOCK, Workspaces.FORWARD,
                     () -> block.forward(input, batch.batch(), batch.seq()).output());
         }
-        return headLogits(finalNorm.forward(x).output());
+        return headLogits(finalNorm == null ? x : finalNorm.forward(x).output());
     }
 
     private INDArray headLogits(INDArray normalized) {
@@ -338,10 +348,10 @@ public final class Transformer implements AutoCloseable {
             for (int i = 0; i < layout.numBlocks(); i++) {
                 BlockLayout shape = layout.block(i);
                 Rope rope = config.positions() == ModelConfig.Positions.ROTARY
-                        ? ropes.computeIfAbsent(shape.headDim(), d -> new Rope(d, config.ropeTheta())) : null;
+                        ? ropes.computeIfAbsent(shape.headDim(), d -> new Rope(d, config.ropeTheta(), config.ropeScaling())) : null;
                 blocks.add(block(i, shape, rope));
             }
-            Norm finalNorm = norm(names.finalNorm(), hidden);
+            Norm finalNorm = config.hasFinalNorm() ? norm(names.finalNorm(), hidden) : null;
             INDArray head = config.tiedHead() ? tokens
                     : tensor(names.head() + ".weight", config.vocabSize(), config.embedSize());
             return new Transformer(config, layout, names, dtype, tokens, positions, projectIn, projectOut,
@@ -361,8 +371,12 @@ public final class Transformer implements AutoCloseable {
                 case SILU_GATED -> new GatedMlp(linear(shape.linear(LinearRole.GATE)),
                         linear(shape.linear(LinearRole.UP)), linear(shape.linear(LinearRole.DOWN)));
             };
-            return new DecoderBlock(norm(names.attentionNorm(i), shape.residualIn()), attention,
-                    norm(names.feedForwardNorm(i), shape.residualIn()), feedForward);
+            Norm attentionNorm = norm(names.attentionNorm(i), shape.residualIn());
+            Norm feedForwardNorm = norm(names.feedForwardNorm(i), shape.residualIn());
+            return switch (config.normPlacement()) {
+                case PRE_NORM -> new PreNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
+                case POST_NORM -> new PostNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
+            };
         }
 
         private Linear linear(LinearLayout l) {

@@ -4,34 +4,32 @@ import java.util.ArrayList;
 import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** Pre-norm residual block: h = x + attn(norm₁ x); y = h + mlp(norm₂ h). */
-public record DecoderBlock(Norm attentionNorm, Attention attention, Norm feedForwardNorm, FeedForward feedForward) {
+/** A residual decoder block: attention, then the MLP, each with its norm; where the norms sit is the subtype. */
+public sealed interface DecoderBlock permits PreNormBlock, PostNormBlock {
 
-    public record State(Norm.State attentionNorm, Attention.State attention, Norm.State feedForwardNorm,
-                        FeedForward.State feedForward, INDArray output) {
+    record State(Norm.State attentionNorm, Attention.State attention, Norm.State feedForwardNorm,
+                 FeedForward.State feedForward, INDArray output) {
     }
 
-    public State forward(INDArray x, int batch, int seq) {
-        Norm.State n1 = attentionNorm.forward(x);
-        Attention.State a = attention.forward(n1.output(), batch, seq);
-        INDArray h = a.output().addi(x);
-        Norm.State n2 = feedForwardNorm.forward(h);
-        FeedForward.State f = feedForward.forward(n2.output());
-        return new State(n1, a, n2, f, f.output().addi(h));
-    }
+    Norm attentionNorm();
 
-    public INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq) {
-        INDArray dh = feedForwardNorm.backward(s.feedForwardNorm(), feedForward.backward(s.feedForward(), dy, backprop));
-        dh.addi(dy);
-        INDArray dx = attentionNorm.backward(s.attentionNorm(),
-                attention.backward(s.attention(), dh, backprop, batch, seq));
-        return dx.addi(dh);
-    }
+    Attention attention();
+
+    Norm feedForwardNorm();
+
+    FeedForward feedForward();
+
+    State forward(INDArray x, int batch, int seq);
+
+    INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq);
+
+    /** A block of the same kind with other parts (structural edits: other shapes or names). */
+    DecoderBlock with(Norm attentionNorm, Attention attention, Norm feedForwardNorm, FeedForward feedForward);
 
     /** q, k, v, o, then the MLP's layers. */
-    public List<Linear> linears() {
-        List<Linear> all = new ArrayList<>(attention.linears());
-        all.addAll(feedForward.linears());
+    default List<Linear> linears() {
+        List<Linear> all = new ArrayList<>(attention().linears());
+        all.addAll(feedForward().linears());
         return all;
     }
 }

@@ -10,21 +10,26 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Rotary position embedding in the "rotate half" layout of Hugging Face Llama: feature i pairs with
- * i + d/2, rotated by angle t·θ^(−2i/d) at position t. Angles are computed in fp64 whatever the dtype.
+ * i + d/2, rotated by angle t·fᵢ at position t, fᵢ = θ^(−2i/d) after the checkpoint's {@link RopeScaling}.
+ * Frequencies and angles are computed in fp64 whatever the dtype.
  */
 public final class Rope {
 
     private final int headDim;
-    private final double theta;
+    /** fᵢ for i < d/2. */
+    private final double[] inverseFrequencies;
     /** cos/sin tables shaped [seq, 1, d/2] so they broadcast over batch and heads. */
     private record Tables(int seq, DataType dtype, INDArray cos, INDArray sin) {
     }
 
     private volatile Tables cached;
 
-    public Rope(int headDim, double theta) {
+    public Rope(int headDim, double theta, RopeScaling scaling) {
         this.headDim = headDim;
-        this.theta = theta;
+        this.inverseFrequencies = new double[headDim / 2];
+        for (int i = 0; i < inverseFrequencies.length; i++) {
+            inverseFrequencies[i] = scaling.scale(Math.pow(theta, -2.0 * i / headDim));
+        }
     }
 
     /** Rotates x [batch, seq, heads, headDim] (positions 0..seq−1) into a new array. */
@@ -60,7 +65,7 @@ public final class Rope {
         double[] s = new double[seq * half];
         for (int pos = 0; pos < seq; pos++) {
             for (int i = 0; i < half; i++) {
-                double angle = pos * Math.pow(theta, -2.0 * i / headDim);
+                double angle = pos * inverseFrequencies[i];
                 c[pos * half + i] = Math.cos(angle);
                 s[pos * half + i] = Math.sin(angle);
             }

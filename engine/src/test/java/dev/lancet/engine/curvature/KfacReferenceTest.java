@@ -3,6 +3,7 @@ package dev.lancet.engine.curvature;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.engine.DerivedModel;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.Transformer;
@@ -21,13 +22,17 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-/** KFAC factors of the first 4 sequential valid windows of 128 against the fp64 PyTorch reference. */
+/**
+ * KFAC factors of the first 4 sequential valid windows of 128 against the fp64 PyTorch reference: the shipped
+ * models and the checkpoints derived from them for the other families (in fp64).
+ */
 class KfacReferenceTest {
 
     static Stream<Arguments> cases() {
-        return Stream.of(Arguments.of(Fixtures.tinyLlama(), DataType.DOUBLE, Precision.FP64, 1e-9),
-                Arguments.of(Fixtures.tinyOpt(), DataType.DOUBLE, Precision.FP64, 1e-9),
-                Arguments.of(Fixtures.tinyLlama(), DataType.FLOAT, Precision.FP32, 2e-4));
+        return Stream.concat(Stream.of(Arguments.of(Fixtures.tinyLlama(), DataType.DOUBLE, Precision.FP64, 1e-9),
+                        Arguments.of(Fixtures.tinyOpt(), DataType.DOUBLE, Precision.FP64, 1e-9),
+                        Arguments.of(Fixtures.tinyLlama(), DataType.FLOAT, Precision.FP32, 2e-4)),
+                Stream.of(DerivedModel.values()).map(m -> Arguments.of(m.dir(), DataType.DOUBLE, Precision.FP64, 1e-9)));
     }
 
     @ParameterizedTest(name = "{0} {1} {2}")

@@ -50,7 +50,7 @@ class CheckpointRoundTripTest {
     @Test
     void changedWeightsSurviveSaveAndLoad() {
         Path source = tmp.resolve("src");
-        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 50, 16, 16, 1, 2, 1, 24, 32, false, false,
+        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 50, 16, 16, 1, 2, 1, 24, 32, false, false, false,
                 DType.F32, 0.1, 3), source);
         Path out = tmp.resolve("out");
         try (Checkpoint checkpoint = Checkpoint.open(source)) {

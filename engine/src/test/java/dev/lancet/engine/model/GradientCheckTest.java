@@ -3,10 +3,14 @@ package dev.lancet.engine.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.nn.Backprop;
 import dev.lancet.engine.nn.Linear;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -23,6 +27,8 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 class GradientCheckTest {
 
+    private static final int VOCAB = 97;
+
     @TempDir
     Path tmp;
 
@@ -38,26 +44,73 @@ class GradientCheckTest {
 
     @Test
     void llamaWithGqaAndBiases() {
-        Path dir = tmp.resolve("gqa");
-        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 32, 32, 2, 4, 2, 40, 64, true, false,
-                DType.F32, 0.2, 7), dir);
-        check(dir, 97);
+        check(synthetic("llama", 32, 2, 4, 2, true, false, false, 7), VOCAB);
     }
 
     @Test
     void optWithProjectInOut() {
-        Path dir = tmp.resolve("proj");
-        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("opt", 97, 32, 24, 2, 4, 4, 40, 64, true, true,
-                DType.F32, 0.2, 8), dir);
-        check(dir, 97);
+        check(synthetic("opt", 24, 2, 4, 4, true, true, false, 8), VOCAB);
     }
 
     @Test
     void tiedLlamaWithoutBiases() {
-        Path dir = tmp.resolve("tied");
-        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 32, 32, 1, 2, 1, 40, 64, false, true,
-                DType.F32, 0.2, 9), dir);
-        check(dir, 97);
+        check(synthetic("llama", 32, 1, 2, 1, false, true, false, 9), VOCAB);
+    }
+
+    @Test
+    void llama3RopeScaledLlama() {
+        // head_dim 8: wavelengths 6.3, 63, 628, 6283 against an original context of 8 put the first in the
+        // interpolated band and divide the others by the factor
+        check(ropeScaled("{\"rope_type\": \"llama3\", \"factor\": 4.0, \"low_freq_factor\": 1.0, "
+                + "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8}"), VOCAB);
+    }
+
+    @Test
+    void linearRopeScaledLlama() {
+        check(ropeScaled("{\"type\": \"linear\", \"factor\": 3.0}"), VOCAB);
+    }
+
+    @Test
+    void tiedQwen2WithGqa() {
+        check(synthetic("qwen2", 32, 2, 4, 2, false, true, false, 10), VOCAB);
+    }
+
+    @Test
+    void mistral() {
+        check(synthetic("mistral", 32, 2, 4, 2, false, false, false, 11), VOCAB);
+    }
+
+    @Test
+    void postNormOpt() {
+        check(synthetic("opt", 32, 2, 4, 4, true, true, true, 12), VOCAB);
+    }
+
+    @Test
+    void postNormOptWithProjectInOutWithoutBiases() {
+        check(synthetic("opt", 24, 2, 4, 4, false, true, true, 13), VOCAB);
+    }
+
+    /** A 32-wide synthetic model of {@link #VOCAB} tokens, MLP width 40, weights N(0, 0.2²). */
+    private Path synthetic(String arch, int embed, int layers, int heads, int kvHeads, boolean bias, boolean tied,
+                           boolean postNorm, long seed) {
+        Path dir = tmp.resolve(arch + "-" + seed);
+        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec(arch, VOCAB, 32, embed, layers, heads, kvHeads, 40, 64,
+                bias, tied, postNorm, DType.F32, 0.2, seed), dir);
+        return dir;
+    }
+
+    /** A GQA Llama with biases whose config.json gets {@code rope_scaling}. */
+    private Path ropeScaled(String ropeScaling) {
+        Path dir = synthetic("llama", 32, 2, 4, 2, true, false, false, 14);
+        try {
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode config = (ObjectNode) json.readTree(dir.resolve(Checkpoint.CONFIG).toFile());
+            config.set("rope_scaling", json.readTree(ropeScaling));
+            json.writeValue(dir.resolve(Checkpoint.CONFIG).toFile(), config);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return dir;
     }
 
     /** Also used on edited models, whose shapes no shipped checkpoint has. */

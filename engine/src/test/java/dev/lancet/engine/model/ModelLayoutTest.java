@@ -24,7 +24,7 @@ class ModelLayoutTest {
     @Test
     void layoutDescribesEveryTensorOfTheModel() {
         Path gqa = tmp.resolve("gqa");
-        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 48, 48, 2, 6, 2, 40, 64, true, false,
+        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 48, 48, 2, 6, 2, 40, 64, true, false, false,
                 DType.F32, 0.2, 5), gqa);
         for (Path dir : List.of(Fixtures.tinyOpt(), Fixtures.tinyLlama(), gqa)) {
             try (Checkpoint checkpoint = Checkpoint.open(dir);

@@ -3,6 +3,7 @@ package dev.lancet.engine.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.engine.DerivedModel;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.eval.Perplexity;
 import dev.lancet.engine.text.TextFiles;
@@ -15,15 +16,19 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
 
-/** Whole-file perplexity of the valid split against the fp64 PyTorch reference, in fp32. */
+/**
+ * Perplexity of the valid split (whole, or its first windows) against the fp64 PyTorch reference, in fp32: the
+ * shipped models and the checkpoints derived from them for the other families.
+ */
 class PerplexityReferenceTest {
 
     static Stream<Arguments> cases() {
-        return Stream.of(
+        return Stream.concat(Stream.of(
                 Arguments.of(Fixtures.tinyLlama(), "valid_ppl_128", 128, 0),
                 Arguments.of(Fixtures.tinyLlama(), "valid_ppl_256_first64", 256, 64),
                 Arguments.of(Fixtures.tinyOpt(), "valid_ppl_128", 128, 0),
-                Arguments.of(Fixtures.tinyOpt(), "valid_ppl_256_first64", 256, 64));
+                Arguments.of(Fixtures.tinyOpt(), "valid_ppl_256_first64", 256, 64)),
+                Stream.of(DerivedModel.values()).map(m -> Arguments.of(m.dir(), "valid_ppl_128_first64", 128, 64)));
     }
 
     @ParameterizedTest(name = "{0} {1}")

@@ -42,7 +42,7 @@ class StructuralEditTest {
     private Path gqa() {
         Path dir = tmp.resolve("gqa");
         if (!Files.exists(dir)) {
-            SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 48, 48, 3, 6, 2, 40, 64, true, false,
+            SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 97, 48, 48, 3, 6, 2, 40, 64, true, false, false,
                     DType.F32, 0.2, 5), dir);
         }
         return dir;

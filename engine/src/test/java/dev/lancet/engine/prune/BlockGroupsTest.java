@@ -41,9 +41,9 @@ class BlockGroupsTest {
 
     /** Hidden 24, head width 4, 16 MLP channels, biases everywhere. */
     private static final SyntheticCheckpoint.Spec GQA = new SyntheticCheckpoint.Spec("llama", 61, 24, 24, 1, 6, 2, 16,
-            32, true, false, DType.F32, 0.2, 5);
+            32, true, false, false, DType.F32, 0.2, 5);
     private static final SyntheticCheckpoint.Spec OPT = new SyntheticCheckpoint.Spec("opt", 61, 16, 16, 1, 4, 4, 12, 32,
-            true, true, DType.F32, 0.2, 3);
+            true, true, false, DType.F32, 0.2, 3);
 
     @Test
     void correctedGroupsAreExactlyWhatTheEditRemovesOnGqaLlama() {

@@ -6,9 +6,13 @@ import dev.lancet.engine.model.LayoutConfig;
 import dev.lancet.engine.model.ModelConfig;
 import dev.lancet.engine.model.ModelFamily;
 import dev.lancet.engine.model.TensorNames;
+import dev.lancet.engine.nn.RopeScaling;
 import java.nio.file.Path;
 
-/** Llama and its GQA descendants: RMSNorm, RoPE, SiLU-gated MLP, optional biases, tied or untied head. */
+/**
+ * Llama and its GQA descendants: RMSNorm, RoPE (optionally scaled), SiLU-gated MLP, optional biases, tied or
+ * untied head. Qwen2 and Mistral reuse its block config and tensor names.
+ */
 public final class LlamaFamily implements ModelFamily {
 
     @Override
@@ -19,20 +23,55 @@ public final class LlamaFamily implements ModelFamily {
     @Override
     public ModelConfig parseConfig(JsonNode json, Path configFile) {
         ConfigReader c = new ConfigReader(json, configFile);
+        boolean attentionBias = c.optBoolean("attention_bias", false);
+        return parseBlockConfig(c, modelType(), new Biases(attentionBias, attentionBias, c.optBoolean("mlp_bias", false)),
+                ModelConfig.NO_SLIDING_WINDOW);
+    }
+
+    /** Which of the block's linear layers carry a bias: q/k/v, o, and the MLP's. */
+    public record Biases(boolean qkv, boolean output, boolean mlp) {
+    }
+
+    /**
+     * The config of the Llama block, which Llama's descendants share key for key; their own keys decide the
+     * model_type, biases and sliding window.
+     */
+    public static ModelConfig parseBlockConfig(ConfigReader c, String modelType, Biases biases, int slidingWindow) {
         int hidden = c.requireInt("hidden_size");
         String activation = c.optString("hidden_act", "silu");
         if (!activation.equals("silu")) {
-            throw c.error("hidden_act '" + activation + "' is not supported (Llama uses silu)");
+            throw c.error("hidden_act '" + activation + "' is not supported (" + modelType + " uses silu)");
         }
-        if (c.has("rope_scaling")) {
-            throw c.error("rope_scaling is not supported");
-        }
-        boolean attentionBias = c.optBoolean("attention_bias", false);
-        return new ModelConfig("llama", c.requireInt("vocab_size"), hidden, hidden,
+        return new ModelConfig(modelType, c.requireInt("vocab_size"), hidden, hidden,
                 c.requireInt("max_position_embeddings"), ModelConfig.NormKind.RMS_NORM, c.optDouble("rms_norm_eps", 1e-6),
                 ModelConfig.Positions.ROTARY, c.optDouble("rope_theta", 10000.0), ModelConfig.FeedForwardKind.SILU_GATED,
-                attentionBias, attentionBias, c.optBoolean("mlp_bias", false), false,
-                c.optBoolean("tie_word_embeddings", false));
+                biases.qkv(), biases.output(), biases.mlp(), false, c.optBoolean("tie_word_embeddings", false),
+                ModelConfig.NormPlacement.PRE_NORM, ropeScaling(c), slidingWindow);
+    }
+
+    /** Hugging Face's rope_scaling block: absent, or rope_type (older configs: type) default, linear or llama3. */
+    private static RopeScaling ropeScaling(ConfigReader config) {
+        if (!config.has("rope_scaling")) {
+            return RopeScaling.UNSCALED;
+        }
+        ConfigReader c = config.object("rope_scaling");
+        String type = c.has("type") && !c.has("rope_type") ? c.requireString("type") : c.requireString("rope_type");
+        return switch (type) {
+            case "default" -> RopeScaling.UNSCALED;
+            case "linear" -> new RopeScaling.Linear(c.requireDouble("factor"));
+            case "llama3" -> {
+                double factor = c.requireDouble("factor");
+                double low = c.requireDouble("low_freq_factor");
+                double high = c.requireDouble("high_freq_factor");
+                int original = c.requireInt("original_max_position_embeddings");
+                if (high <= low) {
+                    throw c.error("rope_scaling high_freq_factor " + high + " must exceed low_freq_factor " + low);
+                }
+                yield new RopeScaling.Llama3(factor, low, high, original);
+            }
+            default -> throw c.error("rope_scaling type '" + type
+                    + "' is not supported (supported: default, linear, llama3)");
+        };
     }
 
     @Override
@@ -40,7 +79,8 @@ public final class LlamaFamily implements ModelFamily {
         return KEYS;
     }
 
-    private static final LayoutConfig.ShapeKeys KEYS =
+    /** The block-size keys of Llama's config, which its descendants share. */
+    public static final LayoutConfig.ShapeKeys KEYS =
             new LayoutConfig.ShapeKeys("num_attention_heads", "num_key_value_heads", "intermediate_size");
 
     @Override
@@ -48,7 +88,8 @@ public final class LlamaFamily implements ModelFamily {
         return NAMES;
     }
 
-    private static final TensorNames NAMES = new TensorNames() {
+    /** Llama's tensor names, which Qwen2 and Mistral keep. */
+    public static final TensorNames NAMES = new TensorNames() {
         @Override
         public String embedTokens() {
             return "model.embed_tokens";

@@ -6,9 +6,14 @@ import dev.lancet.engine.model.LayoutConfig;
 import dev.lancet.engine.model.ModelConfig;
 import dev.lancet.engine.model.ModelFamily;
 import dev.lancet.engine.model.TensorNames;
+import dev.lancet.engine.nn.RopeScaling;
 import java.nio.file.Path;
 
-/** Meta's OPT: learned positions offset by 2, pre-LayerNorm blocks, ReLU MLP, biases, tied head. */
+/**
+ * Meta's OPT: learned positions offset by 2, pre-LayerNorm blocks (post-LayerNorm without a final norm when
+ * do_layer_norm_before is false, as opt-350m), ReLU MLP, biases, tied head, project_in/out when
+ * word_embed_proj_dim differs from hidden_size.
+ */
 public final class OptFamily implements ModelFamily {
 
     @Override
@@ -20,9 +25,6 @@ public final class OptFamily implements ModelFamily {
     public ModelConfig parseConfig(JsonNode json, Path configFile) {
         ConfigReader c = new ConfigReader(json, configFile);
         int hidden = c.requireInt("hidden_size");
-        if (!c.optBoolean("do_layer_norm_before", true)) {
-            throw c.error("do_layer_norm_before=false (post-LayerNorm OPT, e.g. opt-350m) is not supported");
-        }
         String activation = c.optString("activation_function", "relu");
         if (!activation.equals("relu")) {
             throw c.error("activation_function '" + activation + "' is not supported (OPT uses relu)");
@@ -35,7 +37,10 @@ public final class OptFamily implements ModelFamily {
                 c.optInt("word_embed_proj_dim", hidden), c.requireInt("max_position_embeddings"),
                 ModelConfig.NormKind.LAYER_NORM, 1e-5, ModelConfig.Positions.LEARNED_OFFSET_2, 0,
                 ModelConfig.FeedForwardKind.RELU, bias, bias, bias, true,
-                c.optBoolean("tie_word_embeddings", true));
+                c.optBoolean("tie_word_embeddings", true),
+                c.optBoolean("do_layer_norm_before", true) ? ModelConfig.NormPlacement.PRE_NORM
+                        : ModelConfig.NormPlacement.POST_NORM,
+                RopeScaling.UNSCALED, ModelConfig.NO_SLIDING_WINDOW);
     }
 
     /** OPT has no key/value head count: its attention is always multi-head. */
