@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -148,15 +149,25 @@ public final class PruneCoordinator {
 
     private Behavior<Command> working() {
         return Behaviors.receive(Command.class)
-                .onMessage(Opened.class, this::onOpened)
-                .onMessage(Counted.class, this::onCounted)
-                .onMessage(Applied.class, this::onApplied)
+                .onMessage(Opened.class, m -> answering(() -> onOpened(m)))
+                .onMessage(Counted.class, m -> answering(() -> onCounted(m)))
+                .onMessage(Applied.class, m -> answering(() -> onApplied(m)))
                 .onSignal(ChildFailed.class, failed -> {
                     replyTo.tell(new Solved(Double.NaN, List.of(), failed.getRef().path().name() + " failed: "
                             + failed.getCause()));
                     return Behaviors.stopped();
                 })
                 .build();
+    }
+
+    /** Runs a step; if it fails, the shot fails with an answer (the caller must never wait for one in vain). */
+    private Behavior<Command> answering(Supplier<Behavior<Command>> step) {
+        try {
+            return step.get();
+        } catch (RuntimeException e) {
+            replyTo.tell(new Solved(Double.NaN, List.of(), "the coordinator failed: " + e));
+            return Behaviors.stopped();
+        }
     }
 
     private Behavior<Command> onOpened(Opened m) {

@@ -115,6 +115,13 @@ class PruneCoordinatorTest {
     }
 
     @Test
+    void aTargetTheCoordinatorCannotMeetFailsTheShotWithAnAnswer() {
+        PruneCoordinator.Solved solved = solve(List.of(new Costs(0, new double[] {1, 2}, false)), 1, -5);
+        assertTrue(solved.failed());
+        assertTrue(solved.failure().contains("coordinator failed"), solved.failure());
+    }
+
+    @Test
     void aWorkerThatFailsFailsTheShot() {
         List<Costs> units = List.of(new Costs(0, new double[] {1, 2}, false), new Costs(1, new double[] {3}, true));
         PruneCoordinator.Solved solved = solve(units, 2, 2);
