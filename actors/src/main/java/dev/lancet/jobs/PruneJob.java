@@ -9,6 +9,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
 import dev.lancet.engine.model.Checkpoint;
@@ -375,7 +376,8 @@ public final class PruneJob {
          * reported perplexity is that of the file, rounding included.
          */
         private Result finish() throws IOException {
-            report.put("params_after", model.parameterCount() - (linearWeights() - nonZeroLinearWeights()));
+            long prunedZeros = ShotUnits.prunable(model.layout()) - nonZeroLinearWeights();
+            report.put("params_after", model.parameterCount() - prunedZeros);
             if (spec.export() == Export.DENSE && spec.settings().structure() == Structure.GROUPS) {
                 model = DenseExport.restore(model, input.layout(), keptOriginals(true), keptOriginals(false));
             }
@@ -386,7 +388,7 @@ public final class PruneJob {
             }
             report.put("perplexity", evaluate(allWindows, "final"));
             report.put("seconds", (System.nanoTime() - start) / 1e9);
-            RunDirectory.writeAtomically(spec.out().resolve(REPORT), JSON.writeValueAsBytes(report));
+            AtomicFiles.write(spec.out().resolve(REPORT), JSON.writeValueAsBytes(report));
             PrunePlot.write(report, spec.out().resolve(PLOT));
             ObjectNode state = JSON.createObjectNode();
             state.set("report", report);
@@ -413,11 +415,6 @@ public final class PruneJob {
                 }
             }
             return kept;
-        }
-
-        private long linearWeights() {
-            return model.linears().stream().mapToLong(l -> l.weight().length() + (l.bias() == null ? 0 : l.bias().length()))
-                    .sum();
         }
     }
 

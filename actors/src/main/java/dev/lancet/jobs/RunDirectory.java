@@ -4,17 +4,16 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.Transformer;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
@@ -125,19 +124,8 @@ final class RunDirectory {
 
     private void record(ObjectNode state) throws IOException {
         state.set("job", fingerprint);
-        writeAtomically(dir.resolve(PROGRESS), JSON.writeValueAsBytes(state));
+        AtomicFiles.write(dir.resolve(PROGRESS), JSON.writeValueAsBytes(state));
         progress = state;
-    }
-
-    /** Written beside and renamed over the target, so a crash leaves the old file or the new one. */
-    static void writeAtomically(Path file, byte[] bytes) throws IOException {
-        Files.createDirectories(file.getParent());
-        Path temp = file.resolveSibling("." + file.getFileName() + ".tmp");
-        Files.write(temp, bytes);
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-            channel.force(true);
-        }
-        Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** Removes what a killed run left half-written: temporary files and directories. */

@@ -2,7 +2,7 @@ package dev.lancet.engine.model;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.io.SafetensorsFile;
@@ -10,11 +10,9 @@ import dev.lancet.engine.io.SafetensorsWriter;
 import dev.lancet.engine.io.SafetensorsWriter.Entry;
 import dev.lancet.engine.io.TensorInfo;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -72,22 +70,12 @@ public final class CheckpointWriter {
                     entries);
             copyCompanions(source.dir(), outDir);
             if (!model.layout().equals(source.layout())) {
-                writeConfig(LayoutConfig.write(source.configJson(), model.layout(), source.family().shapeKeys()),
-                        outDir.resolve(Checkpoint.CONFIG));
+                AtomicFiles.write(outDir.resolve(Checkpoint.CONFIG), JSON.writeValueAsBytes(
+                        LayoutConfig.write(source.configJson(), model.layout(), source.family().shapeKeys())));
             }
         } catch (IOException e) {
             throw new CheckpointException(outDir, "cannot write model: " + e.getMessage());
         }
-    }
-
-    /** Written beside and renamed over the target, so a crash leaves the old file or the new one. */
-    private static void writeConfig(ObjectNode json, Path file) throws IOException {
-        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.write(temp, JSON.writeValueAsBytes(json));
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-            channel.force(true);
-        }
-        Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** The parameter name a stored tensor corresponds to, stored with or without the "model." prefix. */
