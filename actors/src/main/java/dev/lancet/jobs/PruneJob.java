@@ -18,6 +18,7 @@ import dev.lancet.engine.model.DenseExport;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.prune.Structure;
@@ -124,7 +125,17 @@ public final class PruneJob {
     private PruneJob() {
     }
 
+    /** Opens unit i of a shot for the workers; {@link ShotUnits#open} outside of tests. */
+    @FunctionalInterface
+    interface UnitOpener {
+        PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings);
+    }
+
     public static Result run(Spec spec, JobProgress progress) throws InterruptedException, IOException {
+        return run(spec, progress, ShotUnits::open);
+    }
+
+    static Result run(Spec spec, JobProgress progress, UnitOpener units) throws InterruptedException, IOException {
         long start = System.nanoTime();
         try (Checkpoint input = Checkpoint.open(spec.model());
              Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
@@ -140,7 +151,7 @@ public final class PruneJob {
                 return result(spec.out(), run.recorded("report"), start);
             }
             Files.createDirectories(spec.out());
-            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, start).all();
+            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, units, start).all();
         }
     }
 
@@ -159,13 +170,14 @@ public final class PruneJob {
         private final Windows shotWindows;
         private final RunDirectory run;
         private final JobProgress progress;
+        private final UnitOpener units;
         private final long start;
         private final long prunable;
         private final ObjectNode report;
         private Transformer model;
 
         Shots(Spec spec, Checkpoint input, CalibrationSource source, Windows allWindows, Windows shotWindows,
-              RunDirectory run, JobProgress progress, long start) {
+              RunDirectory run, JobProgress progress, UnitOpener units, long start) {
             this.spec = spec;
             this.input = input;
             this.source = source;
@@ -173,6 +185,7 @@ public final class PruneJob {
             this.shotWindows = shotWindows;
             this.run = run;
             this.progress = progress;
+            this.units = units;
             this.start = start;
             this.prunable = ShotUnits.prunable(input.layout());
             JsonNode recorded = run.recorded("report");
@@ -282,10 +295,10 @@ public final class PruneJob {
         private PruneCoordinator.Solved solveOnce(KfacState curvature, long target) throws InterruptedException {
             ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-prune");
             try {
-                int units = ShotUnits.count(model.layout(), spec.settings().structure());
+                int count = ShotUnits.count(model.layout(), spec.settings().structure());
                 Transformer current = model;
-                var coordinator = system.systemActorOf(PruneCoordinator.create(units, spec.workers(),
-                        unit -> ShotUnits.open(unit, current, curvature, spec.settings()),
+                var coordinator = system.systemActorOf(PruneCoordinator.create(count, spec.workers(),
+                        unit -> units.open(unit, current, curvature, spec.settings()),
                         DispatcherSelector.fromConfig("lancet.prune.dispatcher")), "prune", Props.empty());
                 return AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
                                 reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30),

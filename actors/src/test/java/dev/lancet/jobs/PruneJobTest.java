@@ -8,7 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.ShotUnits;
+import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
@@ -18,6 +22,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -110,6 +115,74 @@ class PruneJobTest {
         assertEquals(measured, EvalJob.run(new EvalJob.Spec(dense, evalText, 64, 0, 8, false), JobProgress.NONE)
                 .perplexity(), 1e-5 * measured);
         assertEquals(measured, stock.perplexity(), 1e-5 * measured);
+    }
+
+    /**
+     * Opens the real units, but in the given shot the last unit's apply fails, after every other unit has removed and
+     * corrected its weights: a half-applied shot. {@code failures} bounds how many attempts fail this way.
+     */
+    private static final class FailingApply implements PruneJob.UnitOpener {
+        private final int shot;
+        private final AtomicInteger failures;
+        private final AtomicInteger attempts = new AtomicInteger();
+
+        FailingApply(int shot, int failures) {
+            this.shot = shot;
+            this.failures = new AtomicInteger(failures);
+        }
+
+        @Override
+        public PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings) {
+            PruneUnit real = ShotUnits.open(unit, model, curvature, settings);
+            // every attempt of every shot opens unit 0 once, first: attempts before this shot's are one per shot
+            int attempt = unit == 0 ? attempts.incrementAndGet() : attempts.get();
+            boolean last = unit == ShotUnits.count(model.layout(), settings.structure()) - 1;
+            if (!last || attempt < shot || failures.get() == 0) {
+                return real;
+            }
+            return new PruneUnit() {
+                @Override
+                public long count(double tau) {
+                    return real.count(tau);
+                }
+
+                @Override
+                public UnitReport apply(double tau) {
+                    failures.decrementAndGet();
+                    throw new IllegalStateException("worker lost mid-shot");
+                }
+
+                @Override
+                public void close() {
+                    real.close();
+                }
+            };
+        }
+    }
+
+    /** One worker applies the units in order, so the failing last unit leaves every other one already corrected. */
+    @Test
+    void aShotWhoseWorkerFailsHalfWayIsRetriedFromTheShotsStart() throws Exception {
+        Path whole = tmp.resolve("whole");
+        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, whole, false, 1), JobProgress.NONE);
+
+        Path retried = tmp.resolve("retried");
+        FailingApply once = new FailingApply(2, 1);
+        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, retried, false, 1), JobProgress.NONE, once);
+        assertEquals(0, once.failures.get(), "the failure happened");
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(retried.resolve("model.safetensors")));
+
+        // a shot that keeps failing fails the job, keeping the last completed shot to resume from
+        Path failed = tmp.resolve("failed");
+        var e = assertThrows(IllegalStateException.class, () -> PruneJob.run(
+                spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, false, 1), JobProgress.NONE,
+                new FailingApply(2, Integer.MAX_VALUE)));
+        assertTrue(e.getMessage().contains("shot 2 failed 3 times"), e.getMessage());
+        assertTrue(Files.isDirectory(failed.resolve("shot-1")));
+        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, true, 1), JobProgress.NONE);
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(failed.resolve("model.safetensors")));
     }
 
     @Test
