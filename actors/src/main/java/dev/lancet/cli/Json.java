@@ -15,14 +15,19 @@ final class Json {
 
     /** Alternating keys and values, kept in order. */
     static String object(Object... keysAndValues) {
+        try {
+            return MAPPER.writeValueAsString(map(keysAndValues));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Alternating keys and values as a map in their order, to nest in another object. */
+    static Map<String, Object> map(Object... keysAndValues) {
         Map<String, Object> map = new LinkedHashMap<>();
         for (int i = 0; i < keysAndValues.length; i += 2) {
             map.put((String) keysAndValues[i], keysAndValues[i + 1]);
         }
-        try {
-            return MAPPER.writeValueAsString(map);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return map;
     }
 }

@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 @Command(name = "lancet", mixinStandardHelpOptions = true, version = "lancet 0.1.0",
         description = "Curvature-aware pruning of Hugging Face causal LMs (OPT, Llama) on the JVM.",
         subcommands = {PruneCommand.class, EvalCommand.class, CurvatureCommand.class, EditCommand.class, SynthCommand.class,
-                BenchCommand.class})
+                BenchCommand.class, DaemonCommand.class, ClientCommand.class})
 public final class Lancet implements Runnable {
 
     /** Exit code for bad input (files, flags, data): the message says what and where. */
@@ -41,6 +41,9 @@ public final class Lancet implements Runnable {
             PrintWriter err = commandLine.getErr();
             if (debug) {
                 e.printStackTrace(err);
+            }
+            if (e instanceof io.grpc.StatusRuntimeException refusal) {
+                return ClientCommand.refused(refusal, err);
             }
             if (e instanceof CheckpointException || e instanceof IllegalArgumentException) {
                 err.println("lancet: " + e.getMessage());

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.ConfigFactory;
 import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.engine.curvature.FactorFile;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.curvature.Precision;
@@ -70,11 +71,24 @@ public final class PruneJob {
      * @param evalWindows windows of the evaluation file measured after each shot (0: all); the dense and the final
      *                    model are always measured on all of them
      * @param workers     prune workers (the result does not depend on it)
+     * @param firstShotCurvature factor file of the dense model's curvature (e.g. a daemon's state, grown batch by
+     *                    batch) used by the first shot instead of calibrating; null: calibrate on {@code calibration}.
+     *                    Later shots always calibrate the pruned model on {@code calibration}.
      */
     public record Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
                        List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
                        Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
-                       Export export) {
+                       Export export, Path firstShotCurvature) {
+
+        /** A job that calibrates every shot itself. */
+        public Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
+                    List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
+                    Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
+                    Export export) {
+            this(model, settings, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen,
+                    evalWindows, batch, out, resume, workers, export, null);
+        }
+
         public Spec {
             calibration = List.copyOf(calibration);
             if (!(target > 0 && target < 1)) {
@@ -97,6 +111,12 @@ public final class PruneJob {
             Windows.requireBatchSize(batch);
         }
 
+        /** The same job with another output directory, resumed there or not, and its first shot's curvature. */
+        public Spec withOut(Path out, boolean resume, Path firstShotCurvature) {
+            return new Spec(model, settings, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
+                    evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature);
+        }
+
         /** What a resumed run must share with the run it continues: everything that shapes the result. */
         JsonNode fingerprint() {
             ObjectNode job = JSON.createObjectNode();
@@ -110,6 +130,9 @@ public final class PruneJob {
             job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
             job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
                     .put("eval_windows", evalWindows).put("batch", batch).put("export", export.name());
+            if (firstShotCurvature != null) {
+                job.put("first_shot_curvature", firstShotCurvature.toAbsolutePath().normalize().toString());
+            }
             return job;
         }
     }
@@ -233,7 +256,9 @@ public final class PruneJob {
             // coupled groups leave the model physically: what earlier shots took is no longer there to count
             long removedBefore = prunable - ShotUnits.prunable(model.layout());
             long calibrationStart = System.nanoTime();
-            KfacState curvature = spec.settings().method().needsCurvature() ? calibrate(shot) : null;
+            KfacState curvature = !spec.settings().method().needsCurvature() ? null
+                    : shot == 1 && spec.firstShotCurvature() != null
+                    ? FactorFile.readFor(spec.firstShotCurvature(), model.layout()) : calibrate(shot);
             double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
             long solveStart = System.nanoTime();
             PruneCoordinator.Solved solved;

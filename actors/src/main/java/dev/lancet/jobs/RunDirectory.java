@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.stream.Stream;
 
 /**
@@ -101,15 +100,15 @@ final class RunDirectory {
     void completeShot(int shot, Transformer model, Checkpoint source, ObjectNode state) throws IOException {
         String name = "shot-" + shot;
         Path temp = dir.resolve(".tmp-" + name);
-        deleteTree(temp);
+        AtomicFiles.deleteTree(temp);
         CheckpointWriter.save(model, source, temp, DType.F32);
         Path target = dir.resolve(name);
-        deleteTree(target);
+        AtomicFiles.deleteTree(target);
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
         String previous = progress == null ? null : progress.path("checkpoint").asText(null);
         record(state.put("shots_done", shot).put("checkpoint", name).put("finished", false));
         if (previous != null && !previous.equals(name)) {
-            deleteTree(dir.resolve(previous));
+            AtomicFiles.deleteTree(dir.resolve(previous));
         }
     }
 
@@ -118,7 +117,7 @@ final class RunDirectory {
         String checkpoint = progress.path("checkpoint").asText(null);
         record(state.put("shots_done", shotsDone()).put("finished", true));
         if (checkpoint != null) {
-            deleteTree(dir.resolve(checkpoint));
+            AtomicFiles.deleteTree(dir.resolve(checkpoint));
         }
     }
 
@@ -133,22 +132,11 @@ final class RunDirectory {
         try (Stream<Path> entries = Files.list(dir)) {
             for (Path p : (Iterable<Path>) entries::iterator) {
                 if (p.getFileName().toString().startsWith(".tmp-") || p.getFileName().toString().endsWith(".tmp")) {
-                    deleteTree(p);
+                    AtomicFiles.deleteTree(p);
                 }
             }
         } catch (IOException e) {
             throw new CheckpointException(dir, "cannot read: " + e.getMessage());
-        }
-    }
-
-    private static void deleteTree(Path path) throws IOException {
-        if (!Files.exists(path)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(path)) {
-            for (Path p : (Iterable<Path>) walk.sorted(Comparator.reverseOrder())::iterator) {
-                Files.delete(p);
-            }
         }
     }
 }

@@ -1,0 +1,279 @@
+package dev.lancet.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValue;
+import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.prune.Damping;
+import dev.lancet.engine.prune.PruneMethod;
+import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.prune.Schedule;
+import dev.lancet.engine.prune.Structure;
+import dev.lancet.engine.text.CalibrationSource.Sampling;
+import dev.lancet.jobs.PruneJob;
+import dev.lancet.proto.daemon.PruneRequest;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.BiFunction;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The flags of one pruning job, shared by {@code lancet prune} and {@code lancet client submit} (a picocli mixin),
+ * and their one conversion to a {@link PruneJob.Spec}: the daemon turns a {@link PruneRequest} back into these
+ * options, so a submitted job is checked exactly as the command line checks it.
+ */
+public final class PruneOptions {
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
+    Path model;
+
+    @Option(names = "--method", paramLabel = "NAME",
+            description = "surgeon (OBS with KFAC curvature and corrections), k-obd (KFAC diagonal, no correction), "
+                    + "magnitude (½w², no correction) or sparsegpt (OBS with the input moments only; 2:4 and "
+                    + "unstructured). Default: ${DEFAULT-VALUE}.")
+    String method = "surgeon";
+
+    @Option(names = "--structure", paramLabel = "NAME",
+            description = "groups (heads and MLP channels removed physically), rows-cols (rows and columns of each "
+                    + "matrix, zeroed), 2:4 or unstructured (zeroed). Default: ${DEFAULT-VALUE}.")
+    String structure = "groups";
+
+    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end (default: ${DEFAULT-VALUE}).")
+    double target = 0.25;
+
+    @Option(names = "--shots", paramLabel = "T", description = "Shots (default: ${DEFAULT-VALUE}).")
+    int shots = 8;
+
+    @Option(names = "--schedule", paramLabel = "NAME", description = "linear (s_t = t·S/T) or cosine (default: ${DEFAULT-VALUE}).")
+    String schedule = "linear";
+
+    @Option(names = "--calibration", paramLabel = "FILE", arity = "1..*", description = "Calibration text files (default: the embedded Brown train slice).")
+    List<Path> calibration;
+
+    @Option(names = "--samples", paramLabel = "N", description = "Calibration windows, the same every shot (default: ${DEFAULT-VALUE}).")
+    int samples = 128;
+
+    @Option(names = "--seqlen", paramLabel = "L", description = "Tokens per calibration window (default: ${DEFAULT-VALUE}).")
+    int seqlen = 128;
+
+    @Option(names = "--sampling", paramLabel = "MODE", description = "random or sequential windows (default: ${DEFAULT-VALUE}).")
+    String sampling = "random";
+
+    @Option(names = "--seed", paramLabel = "S", description = "Seed of the random windows (default: ${DEFAULT-VALUE}).")
+    long seed = 0;
+
+    @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation text (default: the embedded Brown valid split).")
+    Path eval;
+
+    @Option(names = "--eval-seqlen", paramLabel = "L", description = "Tokens per evaluation window (default: ${DEFAULT-VALUE}).")
+    int evalSeqlen = 128;
+
+    @Option(names = "--eval-windows", paramLabel = "K",
+            description = "Windows measured after each shot (0: all); the dense and the final model are measured on all (default: ${DEFAULT-VALUE}).")
+    int evalWindows = 128;
+
+    @Option(names = "--batch", paramLabel = "B", description = "Windows per forward pass (default: ${DEFAULT-VALUE}).")
+    int batch = 8;
+
+    @Option(names = "--damp-g", paramLabel = "D", description = "Relative damping of G (default: 0.1 for 2:4 and unstructured, else 0.01).")
+    Double dampG;
+
+    @Option(names = "--damp-a", paramLabel = "D", description = "Relative damping of A (default: 0.01).")
+    Double dampA;
+
+    @Option(names = "--max-correlate", paramLabel = "N", description = "Weights corrected jointly in one chunk, 2:4 and unstructured (default: 2000).")
+    Integer maxCorrelate;
+
+    @Option(names = "--workers", paramLabel = "N", description = "Prune workers (default: lancet.prune.workers, one per core); the output does not depend on it.")
+    Integer workers;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Output directory (default: pruned/<model>-<method>-<structure>-<target>).")
+    Path out;
+
+    @Option(names = "--resume", description = "Continue a killed run in --out from its last completed shot.")
+    boolean resume;
+
+    @Option(names = "--export", paramLabel = "FORM",
+            description = "shrunk (heads and channels removed) or dense (the input's shapes, zeros where groups were removed: stock HF shapes). Default: ${DEFAULT-VALUE}.")
+    String export = "shrunk";
+
+    @Option(names = "--job", paramLabel = "FILE.conf",
+            description = "HOCON job file whose keys are flag names without dashes (target = 0.5); flags given here override it. Examples in conf/jobs/.")
+    Path job;
+
+    @CommandLine.Spec(CommandLine.Spec.Target.MIXEE)
+    CommandLine.Model.CommandSpec command;
+
+    /** Options parsed alone, outside a command (job files, requests). */
+    @Command(name = "prune-options")
+    private static final class Holder {
+        @Mixin
+        PruneOptions options = new PruneOptions();
+    }
+
+    /** These options with the job file's keys under them (flags given on the command line win); no job file: these. */
+    PruneOptions withJobFile() {
+        if (job == null) {
+            return this;
+        }
+        if (!Files.isRegularFile(job)) {
+            throw new CheckpointException(job, "job file not found");
+        }
+        List<String> args = new ArrayList<>();
+        try {
+            Config config = ConfigFactory.parseFile(job.toFile()).resolve();
+            for (Map.Entry<String, ConfigValue> e : config.entrySet()) {
+                if (e.getKey().equals("job")) {
+                    throw new CheckpointException(job, "a job file cannot name another job file");
+                }
+                Object value = e.getValue().unwrapped();
+                if (value instanceof Boolean b) {
+                    if (b) {
+                        args.add("--" + e.getKey());
+                    }
+                    continue;
+                }
+                args.add("--" + e.getKey());
+                if (value instanceof List<?> list) {
+                    list.forEach(v -> args.add(v.toString()));
+                } else {
+                    args.add(value.toString());
+                }
+            }
+        } catch (ConfigException e) {
+            throw new CheckpointException(job, "invalid job file: " + e.getMessage());
+        }
+        Holder merged = new Holder();
+        CommandLine line = new CommandLine(merged);
+        try {
+            line.parseArgs(args.toArray(String[]::new));
+        } catch (CommandLine.ParameterException e) {
+            throw new CheckpointException(job, e.getMessage());
+        }
+        // flags given on the command line win over the file's
+        CommandLine.ParseResult given = command.commandLine().getParseResult();
+        for (CommandLine.Model.OptionSpec option : line.getCommandSpec().options()) {
+            if (given.hasMatchedOption(option.longestName())) {
+                option.setValue(command.findOption(option.longestName()).getValue());
+            }
+        }
+        return merged.options;
+    }
+
+    /**
+     * The job these options describe; {@code defaultOut} names the output directory when --out is not given.
+     *
+     * @throws IllegalArgumentException for a value outside its range or an unknown name
+     */
+    PruneJob.Spec toSpec(Path defaultOut) {
+        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
+                parse(Structure.class, "--structure", structure));
+        PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
+                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
+                maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
+        return new PruneJob.Spec(modelOrDefault(), settings, target, shots, parse(Schedule.class, "--schedule", schedule),
+                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples, seqlen,
+                parse(Sampling.class, "--sampling", sampling), seed, eval != null ? eval : Defaults.evalText(),
+                evalSeqlen, evalWindows, batch, out != null ? out : defaultOut, resume,
+                workers != null ? workers : PruneJob.defaultWorkers(), parse(PruneJob.Export.class, "--export", export));
+    }
+
+    Path modelOrDefault() {
+        return model != null ? model : Defaults.model();
+    }
+
+    /** Where {@code lancet prune} writes without --out: pruned/<model>-<method>-<structure>-<target %>. */
+    Path defaultOut() {
+        return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
+                modelOrDefault().toAbsolutePath().normalize().getFileName(), method, structure.replace(":", ""),
+                Math.round(100 * target)));
+    }
+
+    /** The request {@code lancet client submit} sends: every flag as given, the paths unresolved. */
+    PruneRequest toRequest() {
+        PruneRequest.Builder r = PruneRequest.newBuilder().setMethod(method).setStructure(structure).setTarget(target)
+                .setShots(shots).setSchedule(schedule).setSamples(samples).setSeqlen(seqlen).setSampling(sampling)
+                .setSeed(seed).setEvalSeqlen(evalSeqlen).setEvalWindows(evalWindows).setBatch(batch).setResume(resume)
+                .setExport(export);
+        if (model != null) {
+            r.setModel(model.toString());
+        }
+        if (calibration != null) {
+            calibration.forEach(f -> r.addCalibration(f.toString()));
+        }
+        if (eval != null) {
+            r.setEval(eval.toString());
+        }
+        if (out != null) {
+            r.setOut(out.toString());
+        }
+        if (dampG != null) {
+            r.setDampG(dampG);
+        }
+        if (dampA != null) {
+            r.setDampA(dampA);
+        }
+        if (maxCorrelate != null) {
+            r.setMaxCorrelate(maxCorrelate);
+        }
+        if (workers != null) {
+            r.setWorkers(workers);
+        }
+        return r.build();
+    }
+
+    /**
+     * The job a request describes, checked as {@code lancet prune} checks its flags; {@code resolve} turns each path
+     * string into a path (the daemon confines them to its roots).
+     */
+    public static PruneJob.Spec specOf(PruneRequest r, BiFunction<String, String, Path> resolve, Path defaultOut) {
+        PruneOptions o = new PruneOptions();
+        o.model = r.hasModel() ? resolve.apply("model", r.getModel()) : null;
+        o.method = r.hasMethod() ? r.getMethod() : o.method;
+        o.structure = r.hasStructure() ? r.getStructure() : o.structure;
+        o.target = r.hasTarget() ? r.getTarget() : o.target;
+        o.shots = r.hasShots() ? r.getShots() : o.shots;
+        o.schedule = r.hasSchedule() ? r.getSchedule() : o.schedule;
+        o.calibration = r.getCalibrationCount() > 0 ? r.getCalibrationList().stream().map(f -> resolve.apply("calibration", f)).toList() : null;
+        o.samples = r.hasSamples() ? r.getSamples() : o.samples;
+        o.seqlen = r.hasSeqlen() ? r.getSeqlen() : o.seqlen;
+        o.sampling = r.hasSampling() ? r.getSampling() : o.sampling;
+        o.seed = r.hasSeed() ? r.getSeed() : o.seed;
+        o.eval = r.hasEval() ? resolve.apply("eval", r.getEval()) : null;
+        o.evalSeqlen = r.hasEvalSeqlen() ? r.getEvalSeqlen() : o.evalSeqlen;
+        o.evalWindows = r.hasEvalWindows() ? r.getEvalWindows() : o.evalWindows;
+        o.batch = r.hasBatch() ? r.getBatch() : o.batch;
+        o.dampG = r.hasDampG() ? r.getDampG() : null;
+        o.dampA = r.hasDampA() ? r.getDampA() : null;
+        o.maxCorrelate = r.hasMaxCorrelate() ? r.getMaxCorrelate() : null;
+        o.workers = r.hasWorkers() ? r.getWorkers() : null;
+        o.out = r.hasOut() ? resolve.apply("out", r.getOut()) : null;
+        o.resume = r.getResume();
+        o.export = r.hasExport() ? r.getExport() : o.export;
+        return o.toSpec(defaultOut);
+    }
+
+    /** "k-obd" → K_OBD, "2:4" → SEMI_2_4, "rows-cols" → ROWS_COLS; the flag's name in the error otherwise. */
+    static <E extends Enum<E>> E parse(Class<E> type, String flag, String value) {
+        String name = value.equals("2:4") ? "SEMI_2_4" : value.toUpperCase(Locale.ROOT).replace('-', '_');
+        try {
+            return Enum.valueOf(type, name);
+        } catch (IllegalArgumentException e) {
+            List<String> names = new ArrayList<>();
+            for (E constant : type.getEnumConstants()) {
+                names.add(constant == (Object) Structure.SEMI_2_4 ? "2:4"
+                        : constant.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            }
+            throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", names) + ", got '"
+                    + value + "'");
+        }
+    }
+}

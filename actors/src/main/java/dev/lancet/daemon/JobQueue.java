@@ -1,0 +1,309 @@
+package dev.lancet.daemon;
+
+import dev.lancet.jobs.JobProgress;
+import dev.lancet.jobs.PruneJob;
+import dev.lancet.proto.daemon.JobList;
+import dev.lancet.proto.daemon.JobState;
+import dev.lancet.proto.daemon.JobStatus;
+import dev.lancet.proto.daemon.StoredJob;
+import io.grpc.Status;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutorService;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * The daemon's jobs: a bounded queue (a submission beyond {@code queue-size} waiting jobs is refused with
+ * RESOURCE_EXHAUSTED), at most {@code concurrent-jobs} running, and never more than the memory budget in their
+ * estimates together. Every change of state is stored ({@link JobStore}) before it is answered, and on start the
+ * jobs a stopped daemon left queued or running are queued again, to resume from their last completed shot. Jobs
+ * run {@link PruneJob} on threads of their own; their progress and ends come back here as messages. The queue is
+ * local to the daemon's JVM: its boundary with the world is the gRPC service, so its messages are not wire messages.
+ */
+public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
+
+    public sealed interface Command extends NoSerializationVerificationNeeded
+            permits Submit, Cancel, Get, ListJobs, Progressed, Ended {
+    }
+
+    /** A job the service has validated and planned; answered with its first status or a refusal. */
+    public record Submit(StoredJob job, Planned plan, ActorRef<Answer> replyTo) implements Command {
+    }
+
+    public record Cancel(String job, ActorRef<Answer> replyTo) implements Command {
+    }
+
+    public record Get(String job, ActorRef<Answer> replyTo) implements Command {
+    }
+
+    public record ListJobs(ActorRef<JobList> replyTo) implements Command {
+    }
+
+    private record Progressed(String job, String phase, long done, long total) implements Command {
+    }
+
+    private record Ended(String job, Double perplexity, Throwable failure) implements Command {
+    }
+
+    /** A job's status, or why the call was refused (then status is null). */
+    public record Answer(JobStatus status, Status refusal) implements NoSerializationVerificationNeeded {
+    }
+
+    /** What running a stored job takes: its spec and its memory estimate in bytes. */
+    public record Planned(PruneJob.Spec spec, long memory) {
+    }
+
+    /** Limits from {@code lancet.daemon.*}. */
+    public record Limits(int queueSize, int concurrentJobs, long memoryBudget) {
+    }
+
+    private static final Pattern SHOT = Pattern.compile("^shot (\\d+)/\\d+ ");
+
+    private final JobStore store;
+    private final Limits limits;
+    private final ExecutorService executor;
+    private final Map<String, Entry> jobs = new LinkedHashMap<>();
+    private final Deque<String> waiting = new ArrayDeque<>();
+
+    /** A job known to this daemon; spec and memory only while it may still run. */
+    private static final class Entry {
+        final StoredJob job;
+        Planned plan;
+        JobStatus status;
+        boolean running;
+        /** The thread running the job, while it does; guarded by the entry. */
+        Thread thread;
+        volatile boolean cancelled;
+
+        /** Interrupts the job's thread only while it still runs this job. */
+        synchronized void interrupt() {
+            if (thread != null) {
+                thread.interrupt();
+            }
+        }
+
+        synchronized void runOn(Thread current) {
+            thread = current;
+            if (current == null) {
+                // an interrupt meant for this job must not reach the thread's next one
+                Thread.interrupted();
+            }
+        }
+
+        synchronized boolean isRunningOn(Thread current) {
+            return thread == current;
+        }
+
+        Entry(StoredJob job, Planned plan, JobStatus status) {
+            this.job = job;
+            this.plan = plan;
+            this.status = status;
+        }
+    }
+
+    /**
+     * @param replan how a job the daemon left queued or running is planned again on start (to resume); its
+     *               exceptions fail that job
+     */
+    public static Behavior<Command> create(JobStore store, Limits limits, ExecutorService executor,
+                                           Function<StoredJob, Planned> replan) {
+        return Behaviors.setup(context -> new JobQueue(context, store, limits, executor, replan));
+    }
+
+    private JobQueue(ActorContext<Command> context, JobStore store, Limits limits, ExecutorService executor,
+                     Function<StoredJob, Planned> replan) throws java.io.IOException {
+        super(context);
+        this.store = store;
+        this.limits = limits;
+        this.executor = executor;
+        for (JobStore.Loaded loaded : store.load()) {
+            Entry entry = new Entry(loaded.job(), null, loaded.status());
+            jobs.put(loaded.job().getId(), entry);
+            JobState state = loaded.status().getState();
+            if (state == JobState.QUEUED || state == JobState.RUNNING) {
+                restore(entry, replan);
+            }
+        }
+        startWhatFits();
+    }
+
+    /** Queues again a job a stopped daemon left unfinished; it resumes from its last completed shot. */
+    private void restore(Entry entry, Function<StoredJob, Planned> replan) {
+        try {
+            Planned plan = replan.apply(entry.job);
+            entry.plan = new Planned(plan.spec().withOut(plan.spec().out(), true, plan.spec().firstShotCurvature()),
+                    plan.memory());
+            update(entry, entry.status.toBuilder().setState(JobState.QUEUED).clearPhase().setDone(0).setTotal(0).build());
+            waiting.add(entry.job.getId());
+        } catch (RuntimeException e) {
+            update(entry, entry.status.toBuilder().setState(JobState.FAILED)
+                    .setError("cannot resume after a restart: " + DaemonService.reason(e)).build());
+        }
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(Submit.class, this::onSubmit)
+                .onMessage(Cancel.class, this::onCancel)
+                .onMessage(Get.class, this::onGet)
+                .onMessage(ListJobs.class, this::onList)
+                .onMessage(Progressed.class, this::onProgressed)
+                .onMessage(Ended.class, this::onEnded)
+                .build();
+    }
+
+    private Behavior<Command> onSubmit(Submit submit) {
+        for (Entry other : jobs.values()) {
+            if (other.plan != null && other.plan.spec().out().equals(submit.plan().spec().out())) {
+                submit.replyTo().tell(refused(Status.INVALID_ARGUMENT.withDescription("out is the output directory of "
+                        + other.job.getId() + ", which has not ended")));
+                return this;
+            }
+        }
+        if (waiting.size() >= limits.queueSize()) {
+            submit.replyTo().tell(refused(Status.RESOURCE_EXHAUSTED.withDescription("the queue is full ("
+                    + limits.queueSize() + " jobs waiting); try again later")));
+            return this;
+        }
+        PruneJob.Spec spec = submit.plan().spec();
+        JobStatus status = JobStatus.newBuilder().setJob(submit.job().getId()).setState(JobState.QUEUED)
+                .setShots(spec.shots()).setOut(spec.out().toString()).build();
+        store.create(submit.job(), status);
+        jobs.put(submit.job().getId(), new Entry(submit.job(), submit.plan(), status));
+        waiting.add(submit.job().getId());
+        submit.replyTo().tell(new Answer(status, null));
+        startWhatFits();
+        return this;
+    }
+
+    private static Answer refused(Status status) {
+        return new Answer(null, status);
+    }
+
+    private Behavior<Command> onCancel(Cancel cancel) {
+        Entry entry = jobs.get(cancel.job());
+        if (entry == null) {
+            cancel.replyTo().tell(unknown(cancel.job()));
+            return this;
+        }
+        if (entry.status.getState() == JobState.QUEUED) {
+            waiting.remove(cancel.job());
+            entry.plan = null;
+            update(entry, entry.status.toBuilder().setState(JobState.CANCELLED).build());
+        } else if (entry.status.getState() == JobState.RUNNING) {
+            // the job's thread stops at its next progress report or wait; Ended then records it
+            entry.cancelled = true;
+            entry.interrupt();
+        }
+        cancel.replyTo().tell(new Answer(entry.status, null));
+        return this;
+    }
+
+    private static Answer unknown(String job) {
+        return refused(Status.NOT_FOUND.withDescription("no job '" + job + "'"));
+    }
+
+    private Behavior<Command> onGet(Get get) {
+        Entry entry = jobs.get(get.job());
+        get.replyTo().tell(entry == null ? unknown(get.job()) : new Answer(entry.status, null));
+        return this;
+    }
+
+    private Behavior<Command> onList(ListJobs list) {
+        JobList.Builder all = JobList.newBuilder();
+        jobs.values().forEach(e -> all.addJobs(e.status));
+        list.replyTo().tell(all.build());
+        return this;
+    }
+
+    private Behavior<Command> onProgressed(Progressed p) {
+        Entry entry = jobs.get(p.job());
+        if (entry.status.getState() == JobState.RUNNING) {
+            JobStatus.Builder status = entry.status.toBuilder().setPhase(p.phase()).setDone(p.done()).setTotal(p.total());
+            Matcher shot = SHOT.matcher(p.phase());
+            if (shot.find()) {
+                status.setShotsDone(Integer.parseInt(shot.group(1)) - 1);
+            } else if (p.phase().startsWith("final")) {
+                status.setShotsDone(entry.plan.spec().shots());
+            }
+            // progress is kept in memory only: a restarted job reports afresh from its last checkpoint
+            entry.status = status.build();
+        }
+        return this;
+    }
+
+    private Behavior<Command> onEnded(Ended ended) {
+        Entry entry = jobs.get(ended.job());
+        JobStatus.Builder status = entry.status.toBuilder().clearPhase().setDone(0).setTotal(0);
+        if (ended.failure() == null) {
+            status.setState(JobState.DONE).setShotsDone(entry.plan.spec().shots()).setPerplexity(ended.perplexity());
+        } else if (entry.cancelled) {
+            status.setState(JobState.CANCELLED);
+        } else {
+            status.setState(JobState.FAILED).setError(DaemonService.reason(ended.failure()));
+        }
+        entry.plan = null;
+        entry.running = false;
+        update(entry, status.build());
+        startWhatFits();
+        return this;
+    }
+
+    private void update(Entry entry, JobStatus status) {
+        store.update(status);
+        entry.status = status;
+    }
+
+    /** Starts waiting jobs, oldest first, while the concurrency limit and the memory budget allow. */
+    private void startWhatFits() {
+        while (!waiting.isEmpty()) {
+            long running = jobs.values().stream().filter(e -> e.running).count();
+            long memory = jobs.values().stream().filter(e -> e.running).mapToLong(e -> e.plan.memory()).sum();
+            Entry next = jobs.get(waiting.peek());
+            if (running >= limits.concurrentJobs() || (running > 0 && memory + next.plan.memory() > limits.memoryBudget())) {
+                return;
+            }
+            waiting.poll();
+            start(next);
+        }
+    }
+
+    private void start(Entry entry) {
+        String id = entry.job.getId();
+        update(entry, entry.status.toBuilder().setState(JobState.RUNNING).build());
+        ActorRef<Command> self = getContext().getSelf();
+        PruneJob.Spec spec = entry.plan.spec();
+        JobProgress progress = (phase, done, total) -> {
+            if (entry.cancelled && entry.isRunningOn(Thread.currentThread())) {
+                throw new CancellationException("cancelled");
+            }
+            self.tell(new Progressed(id, phase, done, total));
+        };
+        entry.running = true;
+        executor.execute(() -> {
+            entry.runOn(Thread.currentThread());
+            Ended ended;
+            try {
+                ended = new Ended(id, PruneJob.run(spec, progress).perplexity(), null);
+            } catch (Throwable t) {
+                ended = new Ended(id, null, t);
+            } finally {
+                entry.runOn(null);
+            }
+            self.tell(ended);
+        });
+    }
+}
