@@ -13,6 +13,7 @@ import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.text.CalibrationSource.Sampling;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.SliceJob;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,13 +25,16 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with. */
+/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with; SliceGPT through the same flags. */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Prune a model in shots. Each shot refreshes the KFAC curvature of the current model, sets one "
                 + "threshold on the removal costs of the whole model so that the schedule's fraction of decoder linear "
                 + "weights is gone, removes and corrects, evaluates, and saves a checkpoint that --resume continues "
                 + "from. The output directory holds the pruned model (loadable by every lancet command), "
-                + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed.")
+                + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed. "
+                + "--method slicegpt instead slices the residual stream in one shot: --target is the fraction of the "
+                + "hidden width removed, and --structure, --shots, --schedule, --damp-*, --max-correlate, --workers, "
+                + "--eval-windows and --export do not apply.")
 final class PruneCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
@@ -39,7 +43,8 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--method", paramLabel = "NAME",
             description = "surgeon (OBS with KFAC curvature and corrections), k-obd (KFAC diagonal, no correction), "
                     + "magnitude (½w², no correction) or sparsegpt (OBS with the input moments only; 2:4 and "
-                    + "unstructured). Default: ${DEFAULT-VALUE}.")
+                    + "unstructured) or slicegpt (norms fused, residual stream rotated onto its principal directions "
+                    + "and narrowed). Default: ${DEFAULT-VALUE}.")
     String method = "surgeon";
 
     @Option(names = "--structure", paramLabel = "NAME",
@@ -47,7 +52,7 @@ final class PruneCommand implements Callable<Integer> {
                     + "matrix, zeroed), 2:4 or unstructured (zeroed). Default: ${DEFAULT-VALUE}.")
     String structure = "groups";
 
-    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end; with slicegpt, of the hidden width (default: ${DEFAULT-VALUE}).")
     double target = 0.25;
 
     @Option(names = "--shots", paramLabel = "T", description = "Shots (default: ${DEFAULT-VALUE}).")
@@ -105,6 +110,9 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--export", paramLabel = "FORM",
             description = "shrunk (heads and channels removed) or dense (the input's shapes, zeros where groups were removed: stock HF shapes). Default: ${DEFAULT-VALUE}.")
     String export = "shrunk";
+
+    @Option(names = "--slice-head", description = "slicegpt: slice the head's input too (default: kept whole, as the reference).")
+    boolean sliceHead;
 
     @Option(names = "--job", paramLabel = "FILE.conf",
             description = "HOCON job file whose keys are flag names without dashes (target = 0.5); flags given here override it. Examples in conf/jobs/.")
@@ -174,20 +182,31 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private int run() throws Exception {
+        if (method.equals(SLICEGPT)) {
+            return report(SliceJob.run(new SliceJob.Spec(model, target, sliceHead, calibration, samples, seqlen,
+                    parse(Sampling.class, "--sampling", sampling), seed, eval, evalSeqlen, batch,
+                    out != null ? out : defaultOut("residual"), resume), new Progress()));
+        }
         PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
                 parse(Structure.class, "--structure", structure));
         PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
                 new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
                 maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
-        Path output = out != null ? out : Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
-                model.toAbsolutePath().normalize().getFileName(), method, structure.replace(":", ""),
-                Math.round(100 * target)));
+        Path output = out != null ? out : defaultOut(structure.replace(":", ""));
         PruneJob.Spec jobSpec = new PruneJob.Spec(model, settings, target, shots,
                 parse(Schedule.class, "--schedule", schedule), calibration, samples, seqlen,
                 parse(Sampling.class, "--sampling", sampling), seed, eval, evalSeqlen, evalWindows, batch, output,
                 resume, workers != null ? workers : PruneJob.defaultWorkers(),
                 parse(PruneJob.Export.class, "--export", export));
-        PruneJob.Result result = PruneJob.run(jobSpec, new Progress());
+        return report(PruneJob.run(jobSpec, new Progress()));
+    }
+
+    private Path defaultOut(String structureName) {
+        return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
+                model.toAbsolutePath().normalize().getFileName(), method, structureName, Math.round(100 * target)));
+    }
+
+    private int report(PruneJob.Result result) {
         printTable(result.report());
         System.out.printf(Locale.ROOT, "wrote %s: perplexity %.4f (dense %.4f), %,d parameters left of %,d (%.1f s)%n",
                 result.out(), result.perplexity(), result.densePerplexity(), result.paramsAfter(), result.paramsBefore(),
@@ -211,6 +230,8 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    private static final String SLICEGPT = "slicegpt";
+
     /** "k-obd" → K_OBD, "2:4" → SEMI_2_4, "rows-cols" → ROWS_COLS; the flag's name in the error otherwise. */
     private static <E extends Enum<E>> E parse(Class<E> type, String flag, String value) {
         String name = value.equals("2:4") ? "SEMI_2_4" : value.toUpperCase(Locale.ROOT).replace('-', '_');
@@ -221,6 +242,9 @@ final class PruneCommand implements Callable<Integer> {
             for (E constant : type.getEnumConstants()) {
                 names.add(constant == (Object) Structure.SEMI_2_4 ? "2:4"
                         : constant.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            }
+            if (type == PruneMethod.class) {
+                names.add(SLICEGPT);
             }
             throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", names) + ", got '"
                     + value + "'");
