@@ -30,6 +30,9 @@ declare -A cases=(
   [llama-sparsegpt-unstructured-50]="--model assets/models/tiny-llama --method sparsegpt --structure unstructured --target 0.5"
   [llama-2of4]="--model assets/models/tiny-llama --method surgeon --structure 2:4 --target 0.5"
   [llama-sparsegpt-2of4]="--model assets/models/tiny-llama --method sparsegpt --structure 2:4 --target 0.5"
+  # SliceGPT: one shot (--shots does not apply); --target is the fraction of the hidden width sliced
+  [llama-slicegpt-25]="--model assets/models/tiny-llama --method slicegpt --target 0.25"
+  [opt-slicegpt-25]="--model assets/models/tiny-opt --method slicegpt --target 0.25"
 )
 names="${CASES:-${!cases[*]}}"
 for name in $names; do

@@ -2,19 +2,23 @@ package dev.lancet.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.SliceJob;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with. */
+/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with; SliceGPT through the same flags. */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Prune a model in shots. Each shot refreshes the KFAC curvature of the current model, sets one "
                 + "threshold on the removal costs of the whole model so that the schedule's fraction of decoder linear "
                 + "weights is gone, removes and corrects, evaluates, and saves a checkpoint that --resume continues "
                 + "from. The output directory holds the pruned model (loadable by every lancet command), "
-                + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed.")
+                + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed. "
+                + "--method slicegpt instead slices the residual stream in one shot: --target is the fraction of the "
+                + "hidden width removed, and --structure, --shots, --schedule, --damp-*, --max-correlate, --workers, "
+                + "--eval-windows and --export do not apply.")
 final class PruneCommand implements Callable<Integer> {
 
     @Mixin
@@ -26,7 +30,8 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PruneOptions job = options.withJobFile();
-        PruneJob.Result result = PruneJob.run(job.toSpec(job.defaultOut()), new Progress());
+        PruneJob.Result result = job.slices() ? SliceJob.run(job.toSliceSpec(job.defaultOut()), new Progress())
+                : PruneJob.run(job.toSpec(job.defaultOut()), new Progress());
         printTable(result.report());
         System.out.printf(Locale.ROOT, "wrote %s: perplexity %.4f (dense %.4f), %,d parameters left of %,d (%.1f s)%n",
                 result.out(), result.perplexity(), result.densePerplexity(), result.paramsAfter(), result.paramsBefore(),

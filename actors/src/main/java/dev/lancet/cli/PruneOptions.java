@@ -12,6 +12,7 @@ import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.text.CalibrationSource.Sampling;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.SliceJob;
 import dev.lancet.proto.daemon.PruneRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,13 +33,16 @@ import picocli.CommandLine.Option;
  */
 public final class PruneOptions {
 
+    private static final String SLICEGPT = "slicegpt";
+
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
     Path model;
 
     @Option(names = "--method", paramLabel = "NAME",
             description = "surgeon (OBS with KFAC curvature and corrections), k-obd (KFAC diagonal, no correction), "
-                    + "magnitude (½w², no correction) or sparsegpt (OBS with the input moments only; 2:4 and "
-                    + "unstructured). Default: ${DEFAULT-VALUE}.")
+                    + "magnitude (½w², no correction), sparsegpt (OBS with the input moments only; 2:4 and "
+                    + "unstructured) or slicegpt (norms fused, residual stream rotated onto its principal directions "
+                    + "and narrowed). Default: ${DEFAULT-VALUE}.")
     String method = "surgeon";
 
     @Option(names = "--structure", paramLabel = "NAME",
@@ -46,7 +50,7 @@ public final class PruneOptions {
                     + "matrix, zeroed), 2:4 or unstructured (zeroed). Default: ${DEFAULT-VALUE}.")
     String structure = "groups";
 
-    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end; with slicegpt, of the hidden width (default: ${DEFAULT-VALUE}).")
     double target = 0.25;
 
     @Option(names = "--shots", paramLabel = "T", description = "Shots (default: ${DEFAULT-VALUE}).")
@@ -104,6 +108,9 @@ public final class PruneOptions {
     @Option(names = "--export", paramLabel = "FORM",
             description = "shrunk (heads and channels removed) or dense (the input's shapes, zeros where groups were removed: stock HF shapes). Default: ${DEFAULT-VALUE}.")
     String export = "shrunk";
+
+    @Option(names = "--slice-head", description = "slicegpt: slice the head's input too (default: kept whole, as the reference).")
+    boolean sliceHead;
 
     @Option(names = "--job", paramLabel = "FILE.conf",
             description = "HOCON job file whose keys are flag names without dashes (target = 0.5); flags given here override it. Examples in conf/jobs/.")
@@ -174,6 +181,9 @@ public final class PruneOptions {
      * @throws IllegalArgumentException for a value outside its range or an unknown name
      */
     PruneJob.Spec toSpec(Path defaultOut) {
+        if (slices()) {
+            throw new IllegalArgumentException("--method " + SLICEGPT + " is not a multi-shot pruning job");
+        }
         PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
                 parse(Structure.class, "--structure", structure));
         PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
@@ -186,6 +196,19 @@ public final class PruneOptions {
                 workers != null ? workers : PruneJob.defaultWorkers(), parse(PruneJob.Export.class, "--export", export));
     }
 
+    /** Whether these options ask for SliceGPT, which {@link SliceJob} runs instead of {@link PruneJob}. */
+    boolean slices() {
+        return method.equals(SLICEGPT);
+    }
+
+    /** The SliceGPT job these options describe (the flags of multi-shot pruning do not apply). */
+    SliceJob.Spec toSliceSpec(Path defaultOut) {
+        return new SliceJob.Spec(modelOrDefault(), target, sliceHead,
+                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples, seqlen,
+                parse(Sampling.class, "--sampling", sampling), seed, eval != null ? eval : Defaults.evalText(),
+                evalSeqlen, batch, out != null ? out : defaultOut, resume);
+    }
+
     Path modelOrDefault() {
         return model != null ? model : Defaults.model();
     }
@@ -193,7 +216,8 @@ public final class PruneOptions {
     /** Where {@code lancet prune} writes without --out: pruned/<model>-<method>-<structure>-<target %>. */
     Path defaultOut() {
         return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
-                modelOrDefault().toAbsolutePath().normalize().getFileName(), method, structure.replace(":", ""),
+                modelOrDefault().toAbsolutePath().normalize().getFileName(), method,
+                slices() ? "residual" : structure.replace(":", ""),
                 Math.round(100 * target)));
     }
 
@@ -271,6 +295,9 @@ public final class PruneOptions {
             for (E constant : type.getEnumConstants()) {
                 names.add(constant == (Object) Structure.SEMI_2_4 ? "2:4"
                         : constant.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            }
+            if (type == PruneMethod.class) {
+                names.add(SLICEGPT);
             }
             throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", names) + ", got '"
                     + value + "'");

@@ -91,14 +91,9 @@ public final class PruneJob {
 
         public Spec {
             calibration = List.copyOf(calibration);
-            if (!(target > 0 && target < 1)) {
-                throw new IllegalArgumentException("the target must be a fraction in (0, 1), got " + target);
-            }
+            requireShared(target, samples, seqlen, evalSeqlen, batch);
             if (shots < 1) {
                 throw new IllegalArgumentException("at least 1 shot is needed, got " + shots);
-            }
-            if (samples < 1) {
-                throw new IllegalArgumentException("at least 1 calibration window is needed, got " + samples);
             }
             if (evalWindows < 0) {
                 throw new IllegalArgumentException("the evaluation window limit must be >= 0 (0: all), got " + evalWindows);
@@ -106,9 +101,6 @@ public final class PruneJob {
             if (workers < 1) {
                 throw new IllegalArgumentException("at least 1 prune worker is needed, got " + workers);
             }
-            Windows.requireLength(seqlen);
-            Windows.requireLength(evalSeqlen);
-            Windows.requireBatchSize(batch);
         }
 
         /** The same job with another output directory, resumed there or not, and its first shot's curvature. */
@@ -125,16 +117,37 @@ public final class PruneJob {
                     .put("damp_g", settings.damping().g()).put("damp_a", settings.damping().a())
                     .put("max_correlate", settings.maxCorrelate());
             job.put("target", target).put("shots", shots).put("schedule", schedule.name());
-            ArrayNode files = job.putArray("calibration");
-            calibration.forEach(f -> files.add(f.toAbsolutePath().normalize().toString()));
-            job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
-            job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
-                    .put("eval_windows", evalWindows).put("batch", batch).put("export", export.name());
+            putData(job, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen, evalWindows, batch);
+            job.put("export", export.name());
             if (firstShotCurvature != null) {
                 job.put("first_shot_curvature", firstShotCurvature.toAbsolutePath().normalize().toString());
             }
             return job;
         }
+    }
+
+    /** The checks every pruning job's spec shares (this one's and {@link SliceJob}'s). */
+    static void requireShared(double target, int samples, int seqlen, int evalSeqlen, int batch) {
+        if (!(target > 0 && target < 1)) {
+            throw new IllegalArgumentException("the target must be a fraction in (0, 1), got " + target);
+        }
+        if (samples < 1) {
+            throw new IllegalArgumentException("at least 1 calibration window is needed, got " + samples);
+        }
+        Windows.requireLength(seqlen);
+        Windows.requireLength(evalSeqlen);
+        Windows.requireBatchSize(batch);
+    }
+
+    /** The calibration and evaluation part of a job's fingerprint. */
+    static void putData(ObjectNode job, List<Path> calibration, int samples, int seqlen,
+                        CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
+                        int batch) {
+        ArrayNode files = job.putArray("calibration");
+        calibration.forEach(f -> files.add(f.toAbsolutePath().normalize().toString()));
+        job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
+        job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
+                .put("eval_windows", evalWindows).put("batch", batch);
     }
 
     /**
@@ -178,7 +191,7 @@ public final class PruneJob {
         }
     }
 
-    private static Result result(Path out, JsonNode report, long start) {
+    static Result result(Path out, JsonNode report, long start) {
         return new Result(out, report.get("dense_perplexity").asDouble(), report.get("perplexity").asDouble(),
                 report.get("params_before").asLong(), report.get("params_after").asLong(),
                 (System.nanoTime() - start) / 1e9, report);

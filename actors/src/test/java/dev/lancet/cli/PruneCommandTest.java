@@ -40,7 +40,7 @@ class PruneCommandTest {
         assertRefused("target must be a fraction in (0, 1), got 1.0", "--target", "1");
         assertRefused("target must be a fraction in (0, 1), got 0.0", "--target", "0");
         assertRefused("at least 1 shot is needed, got 0", "--shots", "0");
-        assertRefused("--method must be one of surgeon, k-obd, magnitude, sparsegpt, got 'obs'", "--method", "obs");
+        assertRefused("--method must be one of surgeon, k-obd, magnitude, sparsegpt, slicegpt, got 'obs'", "--method", "obs");
         assertRefused("--structure must be one of groups, rows-cols, 2:4, unstructured, got 'heads'",
                 "--structure", "heads");
         assertRefused("sparsegpt prunes single weights: use it with 2:4 or unstructured, not groups",

@@ -17,6 +17,6 @@ final class Layouts {
     }
 
     static BlockLayout block(LinearLayout... linears) {
-        return new BlockLayout(1, 1, 1, 1, 1, 1, NormKind.RMS_NORM, List.of(linears));
+        return new BlockLayout(1, 1, 1, 1, 1, 1, 1, NormKind.RMS_NORM, List.of(linears));
     }
 }

@@ -25,7 +25,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Saves a model as a Hugging Face directory shaped like its source checkpoint: the same tensor names,
  * order and dtypes (so an unchanged model round-trips byte for byte), tokenizer files, and config.json with the
  * model's layout (copied unchanged when the layout is the source's). Tensors the model no longer has (dropped
- * blocks) are left out; tensors that were never parameters (e.g. stored buffers) are copied.
+ * blocks, fused norms) are left out; tensors that were never parameters (e.g. stored buffers) are copied; parameters
+ * the source lacks (shortcuts, an untied head) are added after its tensors.
  */
 public final class CheckpointWriter {
 
@@ -62,9 +63,12 @@ public final class CheckpointWriter {
                     entries.add(Entry.copyOf(shard, info));
                 }
             }
-            if (written.size() != parameters.size()) {
-                throw new IllegalStateException("the source checkpoint has no tensor for "
-                        + parameters.keySet().stream().filter(n -> !written.contains(n)).toList());
+            // parameters the source lacks (a fused model's shortcuts, untied head and head bias) follow, in model order
+            DType added = dtype != null ? dtype : source.tensors().get(0).dtype();
+            for (Map.Entry<String, INDArray> p : parameters.entrySet()) {
+                if (!written.contains(p.getKey())) {
+                    entries.add(Entry.ofFloats(p.getKey(), added, p.getValue().shape(), floats(p.getValue())));
+                }
             }
             SafetensorsWriter.write(outDir.resolve(Checkpoint.WEIGHTS), metadata == null ? Map.of() : metadata,
                     entries);

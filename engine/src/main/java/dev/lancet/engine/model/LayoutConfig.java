@@ -11,7 +11,10 @@ import java.util.List;
  * {@link ShapeKeys}); a pruned model with uneven blocks adds {@code lancet.layers}, one
  * {@code {"heads", "kv_heads", "intermediate"}} per block (the stock keys then hold block 0's). {@code head_dim}
  * is one value for the model and is always written, since after dropped heads it no longer equals
- * hidden_size / heads.
+ * hidden_size / heads. A model whose norms are folded into its linears (SliceGPT) says so with
+ * {@code "lancet": {"norms": "fused"}}, always lists its layers, each with its residual widths
+ * {@code residual_in}, {@code residual_mid}, {@code residual_out}, and has its own head
+ * ({@code tie_word_embeddings: false}).
  */
 public final class LayoutConfig {
 
@@ -21,6 +24,9 @@ public final class LayoutConfig {
 
     static final String LAYERS = "num_hidden_layers";
     static final String HEAD_DIM = "head_dim";
+    private static final String NORMS = "norms";
+    private static final String FUSED = "fused";
+    private static final List<String> RESIDUAL_KEYS = List.of("residual_in", "residual_mid", "residual_out");
 
     private LayoutConfig() {
     }
@@ -44,18 +50,38 @@ public final class LayoutConfig {
         if (!perLayer.isMissingNode() && (!perLayer.isArray() || perLayer.size() != layers)) {
             throw c.error("'lancet.layers' must list " + layers + " layers");
         }
+        JsonNode norms = c.json().path("lancet").path(NORMS);
+        if (!norms.isMissingNode() && !norms.asText().equals(FUSED)) {
+            throw c.error("'lancet.norms' must be \"" + FUSED + "\", got " + norms);
+        }
+        boolean fused = !norms.isMissingNode();
+        if (fused && config.tiedHead()) {
+            throw c.error("a model with fused norms has its own head: tie_word_embeddings must be false");
+        }
         List<BlockLayout> blocks = new ArrayList<>();
         for (int i = 0; i < layers; i++) {
             JsonNode layer = perLayer.path(i);
             int h = blockSize(c, layer, "heads", heads);
             int kv = keys.kvHeads() == null ? h : blockSize(c, layer, "kv_heads", kvHeads);
+            int[] residual = RESIDUAL_KEYS.stream().mapToInt(k -> blockSize(c, layer, k, config.hiddenSize())).toArray();
             try {
-                blocks.add(BlockLayout.of(config, names, i, h, kv, headDim, blockSize(c, layer, "intermediate", intermediate)));
+                blocks.add(BlockLayout.of(config, names, i, h, kv, headDim,
+                        blockSize(c, layer, "intermediate", intermediate), residual[0], residual[1], residual[2],
+                        fused ? ModelConfig.NormKind.FUSED_RMS_NORM : config.norm()));
             } catch (IllegalArgumentException e) {
                 throw c.error("'lancet.layers' entry " + i + ": " + e.getMessage());
             }
         }
-        return new ModelLayout(blocks);
+        if (!fused && blocks.stream().anyMatch(b -> b.residualIn() != config.hiddenSize()
+                || b.residualMid() != config.hiddenSize() || b.residualOut() != config.hiddenSize())) {
+            throw c.error("'lancet.layers': residual widths other than hidden_size need \"lancet.norms\": \""
+                    + FUSED + "\"");
+        }
+        try {
+            return new ModelLayout(blocks);
+        } catch (IllegalArgumentException e) {
+            throw c.error("'lancet.layers': " + e.getMessage());
+        }
     }
 
     private static int blockSize(ConfigReader c, JsonNode layer, String key, int fallback) {
@@ -82,7 +108,13 @@ public final class LayoutConfig {
         json.put(HEAD_DIM, first.headDim());
         ObjectNode lancet = json.has("lancet") && json.get("lancet").isObject()
                 ? (ObjectNode) json.get("lancet") : json.putObject("lancet");
-        if (layout.uniform()) {
+        if (layout.fused()) {
+            json.put("tie_word_embeddings", false);
+            lancet.put(NORMS, FUSED);
+        } else {
+            lancet.remove(NORMS);
+        }
+        if (layout.uniform() && !layout.fused()) {
             lancet.remove("layers");
         } else {
             ArrayNode layers = lancet.putArray("layers");
@@ -92,6 +124,10 @@ public final class LayoutConfig {
                     entry.put("kv_heads", b.kvHeads());
                 }
                 entry.put("intermediate", b.intermediate());
+                if (layout.fused()) {
+                    entry.put(RESIDUAL_KEYS.get(0), b.residualIn()).put(RESIDUAL_KEYS.get(1), b.residualMid())
+                            .put(RESIDUAL_KEYS.get(2), b.residualOut());
+                }
             }
         }
         if (lancet.isEmpty()) {

@@ -31,7 +31,11 @@ public record ModelConfig(
 
     public static final int NO_SLIDING_WINDOW = Integer.MAX_VALUE;
 
-    public enum NormKind { LAYER_NORM, RMS_NORM }
+    /**
+     * FUSED_RMS_NORM: x / sqrt(Σx²/hidden_size + eps) without parameters, over a residual stream that may be
+     * narrower than hidden_size; what SliceGPT leaves after folding a model's norms into its linears.
+     */
+    public enum NormKind { LAYER_NORM, RMS_NORM, FUSED_RMS_NORM }
 
     /** OPT adds learned positions (offset 2) to the embeddings; Llama rotates q and k (RoPE). */
     public enum Positions { LEARNED_OFFSET_2, ROTARY }
@@ -48,6 +52,13 @@ public record ModelConfig(
     /** A post-norm model's last block already ends on a norm; Hugging Face builds no final one for it. */
     public boolean hasFinalNorm() {
         return normPlacement == NormPlacement.PRE_NORM;
+    }
+
+    /** The same architecture with a head of its own (a fused or sliced model no longer shares the embedding). */
+    public ModelConfig withUntiedHead() {
+        return new ModelConfig(modelType, vocabSize, hiddenSize, embedSize, maxPositions, norm, normEps, positions,
+                ropeTheta, feedForward, attentionBias, outputBias, mlpBias, normBias, false, normPlacement, ropeScaling,
+                slidingWindow);
     }
 
     public boolean projectsEmbeddings() {

@@ -13,6 +13,17 @@ public record ModelLayout(List<BlockLayout> blocks) {
 
     public ModelLayout {
         blocks = List.copyOf(blocks);
+        for (int i = 1; i < blocks.size(); i++) {
+            if (blocks.get(i).fused() != blocks.get(0).fused()) {
+                throw new IllegalArgumentException("block " + i + " has " + blocks.get(i).norm() + " but block 0 has "
+                        + blocks.get(0).norm());
+            }
+            if (blocks.get(i).residualIn() != blocks.get(i - 1).residualOut()) {
+                throw new IllegalArgumentException("block " + i + " reads a residual stream of "
+                        + blocks.get(i).residualIn() + " but block " + (i - 1) + " writes "
+                        + blocks.get(i - 1).residualOut());
+            }
+        }
     }
 
     public int numBlocks() {
@@ -40,6 +51,21 @@ public record ModelLayout(List<BlockLayout> blocks) {
             }
         }
         throw new IllegalArgumentException("no decoder linear layer named '" + name + "'");
+    }
+
+    /** Whether the model's norms are folded into its linears (SliceGPT's form; every block or none is). */
+    public boolean fused() {
+        return !blocks.isEmpty() && blocks.get(0).fused();
+    }
+
+    /** The residual-stream width the embeddings write. */
+    public int embeddingWidth() {
+        return blocks.get(0).residualIn();
+    }
+
+    /** The residual-stream width the head reads. */
+    public int headWidth() {
+        return blocks.get(blocks.size() - 1).residualOut();
     }
 
     /** Whether every block has the same heads, KV heads, head width and MLP width (stock HF config keys suffice). */

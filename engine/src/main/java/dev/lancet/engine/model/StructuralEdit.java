@@ -76,7 +76,7 @@ public final class StructuralEdit {
                 BlockLayout b = layout.block(i);
                 Kept k = kept.get(i);
                 result.add(BlockLayout.of(config, names, result.size(), k.heads().length, k.kvHeads().length,
-                        b.headDim(), k.channels().length));
+                        b.headDim(), k.channels().length, b.residualIn(), b.residualMid(), b.residualOut(), b.norm()));
             }
         }
         return new ModelLayout(result);
@@ -86,6 +86,10 @@ public final class StructuralEdit {
         int n = layout.numBlocks();
         for (int b : blocks) {
             requireIndex("block", b, n, "the model has " + n + " blocks");
+        }
+        if (!blocks.isEmpty() && layout.fused()) {
+            throw new IllegalArgumentException("cannot drop blocks of a model with fused norms: each block's "
+                    + "shortcuts carry the residual stream into the next block's basis");
         }
         if (blocks.size() == n) {
             throw new IllegalArgumentException("cannot drop every block of the model");

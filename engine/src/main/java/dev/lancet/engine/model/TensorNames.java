@@ -27,4 +27,23 @@ public interface TensorNames {
     String feedForwardNorm(int layer);
 
     String linear(int layer, LinearRole role);
+
+    /**
+     * A sliced block's shortcut from its input to the attention output's width, stored like a bias-free linear
+     * layer beside the block's norms: {@code <layer prefix>attn_shortcut}.
+     */
+    default String attentionShortcut(int layer) {
+        return layerPrefix(layer) + "attn_shortcut";
+    }
+
+    /** A sliced block's shortcut from the attention output's width to its output's: {@code <prefix>mlp_shortcut}. */
+    default String mlpShortcut(int layer) {
+        return layerPrefix(layer) + "mlp_shortcut";
+    }
+
+    /** "model.layers.3." for Llama: the attention norm's name up to its last component. */
+    private String layerPrefix(int layer) {
+        String norm = attentionNorm(layer);
+        return norm.substring(0, norm.lastIndexOf('.') + 1);
+    }
 }

@@ -4,11 +4,13 @@ import static org.nd4j.linalg.indexing.NDArrayIndex.interval;
 
 import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
+import dev.lancet.engine.model.ModelConfig.NormKind;
 import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.nn.Attention;
 import dev.lancet.engine.nn.Backprop;
 import dev.lancet.engine.nn.DecoderBlock;
 import dev.lancet.engine.nn.FeedForward;
+import dev.lancet.engine.nn.FusedRmsNorm;
 import dev.lancet.engine.nn.GatedMlp;
 import dev.lancet.engine.nn.LayerNorm;
 import dev.lancet.engine.nn.Linear;
@@ -18,11 +20,14 @@ import dev.lancet.engine.nn.PreNormBlock;
 import dev.lancet.engine.nn.ReluMlp;
 import dev.lancet.engine.nn.RmsNorm;
 import dev.lancet.engine.nn.Rope;
+import dev.lancet.engine.nn.ShortcutBlock;
 import dev.lancet.engine.nn.Softmax;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Collections;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +42,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * A decoder-only causal LM (OPT, Llama and its descendants) on ND4J: embeddings → blocks → final norm (none
  * after post-norm blocks) → head, with a hand-written backward of the summed next-token NLL. All arrays share
  * one dtype (FLOAT, or DOUBLE for gradient checks). The model owns its weights' native memory: {@link #close()}
- * frees it.
+ * frees it. A model with fused norms (SliceGPT) has {@link ShortcutBlock}s, a residual stream as wide as its layout
+ * says, parameter-free norms and a head of its own, with a bias where a LayerNorm's shift was folded into it.
  */
 public final class Transformer implements AutoCloseable {
 
@@ -54,12 +60,15 @@ public final class Transformer implements AutoCloseable {
     /** Null when the blocks are post-norm: the last one already ends on a norm. */
     private final Norm finalNorm;
     private final INDArray head;
+    /** Null unless a LayerNorm's shift was folded into the head. */
+    private final INDArray headBias;
     /** The tensor names the model was loaded from, kept through edits: saving skips those it no longer has. */
     private final Set<String> sourceParameters;
 
     private Transformer(ModelConfig config, ModelLayout layout, TensorNames names, DataType dtype,
                         INDArray tokenEmbedding, INDArray positionEmbedding, Linear projectIn, Linear projectOut,
-                        List<DecoderBlock> blocks, Norm finalNorm, INDArray head, Set<String> sourceParameters) {
+                        List<DecoderBlock> blocks, Norm finalNorm, INDArray head, INDArray headBias,
+                        Set<String> sourceParameters) {
         this.config = config;
         this.layout = layout;
         this.names = names;
@@ -71,6 +80,7 @@ public final class Transformer implements AutoCloseable {
         this.blocks = blocks;
         this.finalNorm = finalNorm;
         this.head = head;
+        this.headBias = headBias;
         this.sourceParameters = sourceParameters;
     }
 
@@ -102,7 +112,49 @@ public final class Transformer implements AutoCloseable {
      */
     Transformer withBlocks(ModelLayout newLayout, List<DecoderBlock> newBlocks) {
         return new Transformer(config, newLayout, names, dtype, tokenEmbedding, positionEmbedding, projectIn,
-                projectOut, List.copyOf(newBlocks), finalNorm, head, sourceParameters);
+                projectOut, List.copyOf(newBlocks), finalNorm, head, headBias, sourceParameters);
+    }
+
+    /**
+     * The same model with other embeddings, blocks, final norm and head (norm fusion, rotation and slicing): this
+     * model must not be used or closed afterwards; the caller frees whatever it replaced.
+     */
+    Transformer withParts(ModelConfig newConfig, ModelLayout newLayout, INDArray newTokens, INDArray newPositions,
+                          List<DecoderBlock> newBlocks, Norm newFinalNorm, INDArray newHead, INDArray newHeadBias) {
+        return new Transformer(newConfig, newLayout, names, dtype, newTokens, newPositions, projectIn, projectOut,
+                List.copyOf(newBlocks), newFinalNorm, newHead, newHeadBias, sourceParameters);
+    }
+
+    /** Frees this model's weights that {@code successor}, which took over the rest, no longer holds. */
+    void freeAllBut(Transformer successor) {
+        Set<INDArray> live = Collections.newSetFromMap(new IdentityHashMap<>());
+        live.addAll(successor.parameters().values());
+        parameters().values().stream().filter(a -> !live.contains(a)).forEach(INDArray::close);
+    }
+
+    INDArray tokenEmbedding() {
+        return tokenEmbedding;
+    }
+
+    /** Null unless the model has learned positions. */
+    INDArray positionEmbedding() {
+        return positionEmbedding;
+    }
+
+    Norm finalNorm() {
+        return finalNorm;
+    }
+
+    INDArray head() {
+        return head;
+    }
+
+    INDArray headBias() {
+        return headBias;
+    }
+
+    boolean projectsEmbeddings() {
+        return projectIn != null;
     }
 
     public ModelConfig config() {
@@ -149,14 +201,23 @@ public final class Transformer implements AutoCloseable {
         for (DecoderBlock block : blocks) {
             putNorm(all, block.attentionNorm());
             block.attention().linears().forEach(l -> putLinear(all, l));
+            if (block instanceof ShortcutBlock s) {
+                putLinear(all, s.attentionShortcut());
+            }
             putNorm(all, block.feedForwardNorm());
             block.feedForward().linears().forEach(l -> putLinear(all, l));
+            if (block instanceof ShortcutBlock s) {
+                putLinear(all, s.mlpShortcut());
+            }
         }
         if (finalNorm != null) {
             putNorm(all, finalNorm);
         }
         if (!config.tiedHead()) {
             all.put(names.head() + ".weight", head);
+        }
+        if (headBias != null) {
+            all.put(names.head() + ".bias", headBias);
         }
         return all;
     }
@@ -169,6 +230,9 @@ public final class Transformer implements AutoCloseable {
     }
 
     private static void putNorm(Map<String, INDArray> all, Norm norm) {
+        if (norm.weight() == null) {
+            return;
+        }
         all.put(norm.name() + ".weight", norm.weight());
         if (norm.bias() != null) {
             all.put(norm.name() + ".bias", norm.bias());
@@ -254,7 +318,7 @@ public final class Transformer implements AutoCloseable {
         return new Loss(nll[0], batch.labelledTokens());
     }
 
-    private INDArray embed(TokenBatch batch) {
+    INDArray embed(TokenBatch batch) {
         if (batch.seq() > config.maxPositions()) {
             throw new IllegalArgumentException("sequence length " + batch.seq() + " exceeds max_position_embeddings "
                     + config.maxPositions());
@@ -269,7 +333,7 @@ public final class Transformer implements AutoCloseable {
         }
         if (positionEmbedding != null) {
             INDArray positions = positionEmbedding.get(interval(2, 2 + batch.seq()));
-            x.reshape('c', batch.batch(), batch.seq(), config.hiddenSize()).addi(positions);
+            x.reshape('c', batch.batch(), batch.seq(), positions.size(1)).addi(positions);
         }
         return x;
     }
@@ -287,7 +351,8 @@ public final class Transformer implements AutoCloseable {
 
     private INDArray headLogits(INDArray normalized) {
         INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
-        return Blas.gemm(projected, false, head, true);
+        INDArray logits = Blas.gemm(projected, false, head, true);
+        return headBias == null ? logits : logits.addiRowVector(headBias);
     }
 
     /** Summed NLL of the labelled positions; leaves softmax(logits) in {@code logits}. */
@@ -334,9 +399,15 @@ public final class Transformer implements AutoCloseable {
 
         Transformer build() {
             int hidden = config.hiddenSize();
-            INDArray tokens = tensor(names.embedTokens() + ".weight", config.vocabSize(), config.embedSize());
+            boolean fused = layout.fused();
+            if (fused && config.projectsEmbeddings()) {
+                throw checkpoint.configError("fused norms with project_in/out are not supported");
+            }
+            int embedWidth = fused ? layout.embeddingWidth() : config.embedSize();
+            INDArray tokens = tensor(names.embedTokens() + ".weight", config.vocabSize(), embedWidth);
             INDArray positions = config.positions() == ModelConfig.Positions.LEARNED_OFFSET_2
-                    ? tensor(names.embedPositions() + ".weight", config.maxPositions() + 2, hidden) : null;
+                    ? tensor(names.embedPositions() + ".weight", config.maxPositions() + 2, fused ? embedWidth : hidden)
+                    : null;
             Linear projectIn = null;
             Linear projectOut = null;
             if (config.projectsEmbeddings()) {
@@ -351,17 +422,20 @@ public final class Transformer implements AutoCloseable {
                         ? ropes.computeIfAbsent(shape.headDim(), d -> new Rope(d, config.ropeTheta(), config.ropeScaling())) : null;
                 blocks.add(block(i, shape, rope));
             }
-            Norm finalNorm = config.hasFinalNorm() ? norm(names.finalNorm(), hidden) : null;
+            NormKind normKind = fused ? NormKind.FUSED_RMS_NORM : config.norm();
+            Norm finalNorm = config.hasFinalNorm() ? norm(names.finalNorm(), normKind, hidden) : null;
+            int headWidth = fused ? layout.headWidth() : config.embedSize();
             INDArray head = config.tiedHead() ? tokens
-                    : tensor(names.head() + ".weight", config.vocabSize(), config.embedSize());
+                    : tensor(names.head() + ".weight", config.vocabSize(), headWidth);
+            // folding a final LayerNorm's shift into the head gives it a bias
+            INDArray headBias = fused && config.normBias() ? tensor(names.head() + ".bias", config.vocabSize()) : null;
             return new Transformer(config, layout, names, dtype, tokens, positions, projectIn, projectOut,
-                    List.copyOf(blocks), finalNorm, head, Set.copyOf(loaded));
+                    List.copyOf(blocks), finalNorm, head, headBias, Set.copyOf(loaded));
         }
 
         private DecoderBlock block(int i, BlockLayout shape, Rope rope) {
-            if (shape.residualIn() != config.hiddenSize() || shape.residualOut() != config.hiddenSize()) {
-                throw checkpoint.configError("block " + i + " reads and writes a residual stream of "
-                        + shape.residualIn() + "/" + shape.residualOut() + ", not hidden_size " + config.hiddenSize());
+            if (shape.fused() && config.normPlacement() != ModelConfig.NormPlacement.PRE_NORM) {
+                throw checkpoint.configError("fused norms need pre-norm blocks");
             }
             Attention attention = new Attention(linear(shape.linear(LinearRole.Q)), linear(shape.linear(LinearRole.K)),
                     linear(shape.linear(LinearRole.V)), linear(shape.linear(LinearRole.O)), shape.heads(),
@@ -371,8 +445,14 @@ public final class Transformer implements AutoCloseable {
                 case SILU_GATED -> new GatedMlp(linear(shape.linear(LinearRole.GATE)),
                         linear(shape.linear(LinearRole.UP)), linear(shape.linear(LinearRole.DOWN)));
             };
-            Norm attentionNorm = norm(names.attentionNorm(i), shape.residualIn());
-            Norm feedForwardNorm = norm(names.feedForwardNorm(i), shape.residualIn());
+            Norm attentionNorm = norm(names.attentionNorm(i), shape.norm(), shape.residualIn());
+            Norm feedForwardNorm = norm(names.feedForwardNorm(i), shape.norm(), shape.residualMid());
+            if (shape.fused()) {
+                return new ShortcutBlock(attentionNorm, attention,
+                        linear(names.attentionShortcut(i), shape.residualMid(), shape.residualIn(), false, false),
+                        feedForwardNorm, feedForward,
+                        linear(names.mlpShortcut(i), shape.residualOut(), shape.residualMid(), false, false));
+            }
             return switch (config.normPlacement()) {
                 case PRE_NORM -> new PreNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
                 case POST_NORM -> new PostNormBlock(attentionNorm, attention, feedForwardNorm, feedForward);
@@ -388,11 +468,12 @@ public final class Transformer implements AutoCloseable {
                     tracked);
         }
 
-        private Norm norm(String name, int size) {
-            INDArray weight = tensor(name + ".weight", size);
-            return switch (config.norm()) {
-                case LAYER_NORM -> new LayerNorm(name, weight, tensor(name + ".bias", size), config.normEps());
-                case RMS_NORM -> new RmsNorm(name, weight, config.normEps());
+        private Norm norm(String name, NormKind kind, int size) {
+            return switch (kind) {
+                case LAYER_NORM -> new LayerNorm(name, tensor(name + ".weight", size), tensor(name + ".bias", size),
+                        config.normEps());
+                case RMS_NORM -> new RmsNorm(name, tensor(name + ".weight", size), config.normEps());
+                case FUSED_RMS_NORM -> new FusedRmsNorm(name, config.hiddenSize(), config.normEps());
             };
         }
 

@@ -2,6 +2,7 @@ package dev.lancet.engine.nn;
 
 import dev.lancet.engine.linalg.Blas;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -21,6 +22,16 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
     /** q, k, v, o. */
     public List<Linear> linears() {
         return List.of(q, k, v, o);
+    }
+
+    /** The same attention with q, k and v replaced by {@code f} of them. */
+    public Attention mapInputs(UnaryOperator<Linear> f) {
+        return new Attention(f.apply(q), f.apply(k), f.apply(v), o, heads, kvHeads, headDim, rope);
+    }
+
+    /** The same attention with o replaced by {@code f} of it. */
+    public Attention mapOutput(UnaryOperator<Linear> f) {
+        return new Attention(q, k, v, f.apply(o), heads, kvHeads, headDim, rope);
     }
 
     private int group() {

@@ -5,7 +5,7 @@ import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** A residual decoder block: attention, then the MLP, each with its norm; where the norms sit is the subtype. */
-public sealed interface DecoderBlock permits PreNormBlock, PostNormBlock {
+public sealed interface DecoderBlock permits PreNormBlock, PostNormBlock, ShortcutBlock {
 
     record State(Norm.State attentionNorm, Attention.State attention, Norm.State feedForwardNorm,
                  FeedForward.State feedForward, INDArray output) {

@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** The position-wise MLP of a decoder block. */
@@ -14,6 +15,12 @@ public sealed interface FeedForward permits ReluMlp, GatedMlp {
     State forward(INDArray x);
 
     INDArray backward(State state, INDArray dy, Backprop backprop);
+
+    /** The same MLP with the layers reading its input (gate and up, or fc1) replaced by {@code f} of them. */
+    FeedForward mapInputs(UnaryOperator<Linear> f);
+
+    /** The same MLP with its output layer (down or fc2) replaced by {@code f} of it. */
+    FeedForward mapOutput(UnaryOperator<Linear> f);
 
     /** The linear layers, in execution order. */
     List<Linear> linears();

@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -26,6 +27,16 @@ public record GatedMlp(Linear gate, Linear up, Linear down) implements FeedForwa
         INDArray dGate = dHidden.muli(s.preActivation()).muli(siluGrad);
         INDArray dx = gate.backward(s.input(), dGate, backprop);
         return dx.addi(up.backward(s.input(), dUp, backprop));
+    }
+
+    @Override
+    public FeedForward mapInputs(UnaryOperator<Linear> f) {
+        return new GatedMlp(f.apply(gate), f.apply(up), down);
+    }
+
+    @Override
+    public FeedForward mapOutput(UnaryOperator<Linear> f) {
+        return new GatedMlp(gate, up, f.apply(down));
     }
 
     @Override

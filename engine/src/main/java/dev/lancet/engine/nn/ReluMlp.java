@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -19,6 +20,16 @@ public record ReluMlp(Linear fc1, Linear fc2) implements FeedForward {
         // relu'(z) = 1 where the output is positive; sign() of a non-negative array is that mask
         dHidden.muli(Transforms.sign(s.hidden(), true));
         return fc1.backward(s.input(), dHidden, backprop);
+    }
+
+    @Override
+    public FeedForward mapInputs(UnaryOperator<Linear> f) {
+        return new ReluMlp(f.apply(fc1), fc2);
+    }
+
+    @Override
+    public FeedForward mapOutput(UnaryOperator<Linear> f) {
+        return new ReluMlp(fc1, f.apply(fc2));
     }
 
     @Override

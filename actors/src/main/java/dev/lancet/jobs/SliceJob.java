@@ -1,0 +1,173 @@
+package dev.lancet.jobs;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.eval.Perplexity;
+import dev.lancet.engine.io.AtomicFiles;
+import dev.lancet.engine.model.BlockLayout;
+import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.model.CheckpointWriter;
+import dev.lancet.engine.model.ModelLayout;
+import dev.lancet.engine.model.TokenBatch;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.slicegpt.SliceGpt;
+import dev.lancet.engine.slicegpt.SliceWidth;
+import dev.lancet.engine.text.CalibrationSource;
+import dev.lancet.engine.text.Tokenizer;
+import dev.lancet.engine.text.Windows;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * SliceGPT through {@code lancet prune --method slicegpt}: fuse the norms, rotate every place of the residual
+ * stream onto its calibration principal directions and keep the leading k = floor((1 − target)·D) (a multiple of 8).
+ * One shot in {@link PruneJob}'s terms, with its output directory, report, plot and resume: the sliced model is
+ * checkpointed before the final evaluation, so a run killed after slicing resumes from it. Fusion and PCA run in
+ * fp64; the saved model has the input's dtypes and its shortcut matrices as tensors of their own.
+ */
+public final class SliceJob {
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final String SLICING = "slicing blocks";
+
+    /**
+     * @param target    fraction of the hidden width sliced (before rounding k down to a multiple of 8)
+     * @param sliceHead whether the head's input is sliced too (the reference's default: no)
+     */
+    public record Spec(Path model, double target, boolean sliceHead, List<Path> calibration, int samples, int seqlen,
+                       CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int batch, Path out,
+                       boolean resume) {
+        public Spec {
+            calibration = List.copyOf(calibration);
+            PruneJob.requireShared(target, samples, seqlen, evalSeqlen, batch);
+        }
+
+        JsonNode fingerprint() {
+            ObjectNode job = JSON.createObjectNode();
+            job.put("model", model.toAbsolutePath().normalize().toString());
+            job.put("method", "SLICEGPT").put("structure", "RESIDUAL").put("slice_head", sliceHead);
+            job.put("target", target).put("shots", 1);
+            // the sliced model is measured once, on every window
+            PruneJob.putData(job, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen, 0, batch);
+            return job;
+        }
+    }
+
+    private SliceJob() {
+    }
+
+    public static PruneJob.Result run(Spec spec, JobProgress progress) throws IOException {
+        long start = System.nanoTime();
+        try (Checkpoint input = Checkpoint.open(spec.model());
+             Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
+            input.requirePositions(spec.seqlen());
+            input.requirePositions(spec.evalSeqlen());
+            int hidden = input.config().hiddenSize();
+            int width = SliceWidth.of(spec.target(), hidden);
+            SliceWidth.check(input.config(), input.layout(), width);
+            CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(),
+                    spec.seqlen(), spec.sampling(), spec.seed());
+            Windows windows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
+            RunDirectory run = RunDirectory.open(spec.out(), spec.fingerprint(), spec.resume());
+            if (run.finished()) {
+                return PruneJob.result(spec.out(), run.recorded("report"), start);
+            }
+            Files.createDirectories(spec.out());
+            ObjectNode report = run.shotsDone() == 1 ? (ObjectNode) run.recorded("report").deepCopy()
+                    : slice(spec, input, source, windows, width, run, progress);
+            return finish(spec, input, windows, report, run, progress, start);
+        }
+    }
+
+    /** Measures the dense model, slices it, and checkpoints the sliced model as shot 1. */
+    private static ObjectNode slice(Spec spec, Checkpoint input, CalibrationSource source, Windows windows, int width,
+                                    RunDirectory run, JobProgress progress) throws IOException {
+        ObjectNode report = JSON.createObjectNode();
+        report.set("job", spec.fingerprint());
+        long linearsBefore = linearParameters(input.layout());
+        report.put("prunable_params", linearsBefore);
+        Transformer dense = Transformer.load(input, DataType.FLOAT);
+        try {
+            report.put("params_before", dense.parameterCount());
+            double densePerplexity = evaluate(dense, windows, spec.batch(), "dense", progress);
+            report.put("dense_perplexity", densePerplexity).put("dense_shot_perplexity", densePerplexity);
+        } finally {
+            dense.close();
+        }
+        long sliceStart = System.nanoTime();
+        List<TokenBatch> calibration = new ArrayList<>();
+        for (int b = 0; b < source.batches(spec.batch()); b++) {
+            calibration.add(source.batch(b, spec.batch()));
+        }
+        int blocks = input.layout().numBlocks();
+        progress.report(SLICING, 0, blocks);
+        try (Transformer sliced = SliceGpt.slice(Transformer.load(input, DataType.DOUBLE), calibration,
+                new SliceGpt.Settings(width, spec.sliceHead()), done -> progress.report(SLICING, done, blocks))) {
+            double seconds = (System.nanoTime() - sliceStart) / 1e9;
+            ModelLayout layout = sliced.layout();
+            long linearsAfter = linearParameters(layout);
+            report.put("width", width).put("sliced_fraction", SliceWidth.fraction(width, input.config().hiddenSize()));
+            ObjectNode shot = report.putArray("shots").addObject();
+            // shortcuts count as weights the slicing added to the decoder
+            shot.put("shot", 1).put("target", spec.target())
+                    .put("achieved", 1 - (double) linearsAfter / linearsBefore);
+            shot.putObject("seconds").put("calibration", 0.0).put("solve", seconds).put("evaluation", 0.0);
+            ArrayNode widths = shot.putArray("blocks");
+            for (int i = 0; i < layout.numBlocks(); i++) {
+                BlockLayout b = layout.block(i);
+                widths.addObject().put("block", i).put("residual_in", b.residualIn())
+                        .put("residual_mid", b.residualMid()).put("residual_out", b.residualOut())
+                        .put("shortcut_params", b.shortcutParameters());
+            }
+            ObjectNode state = JSON.createObjectNode();
+            state.set("report", report);
+            run.completeShot(1, sliced, input, state);
+        }
+        return report;
+    }
+
+    /** Saves the sliced model in the input's dtypes and measures the saved file. */
+    private static PruneJob.Result finish(Spec spec, Checkpoint input, Windows windows, ObjectNode report,
+                                          RunDirectory run, JobProgress progress, long start) throws IOException {
+        try (Checkpoint last = Checkpoint.open(run.lastCheckpoint());
+             Transformer sliced = Transformer.load(last, DataType.FLOAT)) {
+            CheckpointWriter.save(sliced, input, spec.out());
+        }
+        try (Checkpoint saved = Checkpoint.open(spec.out());
+             Transformer model = Transformer.load(saved, DataType.FLOAT)) {
+            long evalStart = System.nanoTime();
+            double perplexity = evaluate(model, windows, spec.batch(), "sliced", progress);
+            ObjectNode shot = (ObjectNode) report.get("shots").get(0);
+            shot.put("perplexity", perplexity);
+            ((ObjectNode) shot.get("seconds")).put("evaluation", (System.nanoTime() - evalStart) / 1e9);
+            report.put("params_after", model.parameterCount()).put("perplexity", perplexity);
+        }
+        report.put("seconds", (System.nanoTime() - start) / 1e9);
+        AtomicFiles.write(spec.out().resolve(PruneJob.REPORT), JSON.writeValueAsBytes(report));
+        PrunePlot.write(report, spec.out().resolve(PruneJob.PLOT));
+        ObjectNode state = JSON.createObjectNode();
+        state.set("report", report);
+        run.finish(state);
+        return PruneJob.result(spec.out(), report, start);
+    }
+
+    /** Weights and biases of the decoder's linears plus its shortcut matrices. */
+    private static long linearParameters(ModelLayout layout) {
+        return layout.linears().stream().mapToLong(l -> (long) l.out() * l.inputsWithBias()).sum()
+                + layout.blocks().stream().mapToLong(BlockLayout::shortcutParameters).sum();
+    }
+
+    private static double evaluate(Transformer model, Windows windows, int batch, String what, JobProgress progress) {
+        String phase = what + " evaluation " + PruneJob.WINDOWS;
+        progress.report(phase, 0, windows.count());
+        return Perplexity.evaluate(model, windows, batch, done -> progress.report(phase, done, windows.count()))
+                .perplexity();
+    }
+}
