@@ -6,6 +6,10 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValue;
 import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.llmpruner.Aggregation;
+import dev.lancet.engine.llmpruner.Importance;
+import dev.lancet.engine.llmpruner.LayerRange;
+import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.prune.Damping;
 import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
@@ -24,14 +28,18 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with. */
+/** Multi-shot pruning: LLM Surgeon, the baselines it is compared with, and LLM-Pruner. */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Prune a model in shots. Each shot refreshes the KFAC curvature of the current model, sets one "
                 + "threshold on the removal costs of the whole model so that the schedule's fraction of decoder linear "
                 + "weights is gone, removes and corrects, evaluates, and saves a checkpoint that --resume continues "
-                + "from. The output directory holds the pruned model (loadable by every lancet command), "
-                + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed.")
+                + "from. --method llm-pruner instead scores coupled groups (heads, MLP channels) by calibration gradients and "
+                + "removes the same share of every block in --layers. The output directory holds the pruned model "
+                + "(loadable by every lancet command), pruning-report.json and pruning.png. Output is byte-identical "
+                + "for the same inputs and seed.")
 final class PruneCommand implements Callable<Integer> {
+
+    private static final String LLM_PRUNER = "llm-pruner";
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
     Path model = Defaults.model();
@@ -39,19 +47,37 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--method", paramLabel = "NAME",
             description = "surgeon (OBS with KFAC curvature and corrections), k-obd (KFAC diagonal, no correction), "
                     + "magnitude (½w², no correction) or sparsegpt (OBS with the input moments only; 2:4 and "
-                    + "unstructured). Default: ${DEFAULT-VALUE}.")
+                    + "unstructured), or llm-pruner (LLM-Pruner: Taylor importance of coupled groups, see --importance). "
+                    + "Default: ${DEFAULT-VALUE}.")
     String method = "surgeon";
+
+    @Option(names = "--importance", paramLabel = "NAME",
+            description = "llm-pruner: element1 (Σ|W⊙∇W|), element2 (Σ|W⊙∇W − ½W²⊙F|, F the per-window squared "
+                    + "gradients), vector (|ΣW⊙∇W|), l2 (ΣW²) or random (seeded by --seed). Default: element1.")
+    String importance;
+
+    @Option(names = "--aggregation", paramLabel = "NAME",
+            description = "llm-pruner: a group's score from its members' (sum, product, max, or last: o or down "
+                    + "only). Default: sum.")
+    String aggregation;
+
+    @Option(names = "--layers", paramLabel = "FROM:TO",
+            description = "llm-pruner: the blocks pruned, FROM inclusive to TO exclusive. Default: the reference's "
+                    + "4:30 of 32 scaled to the depth, ⌊n/8⌋:n−⌊n/16⌋ (all blocks up to 7).")
+    String layers;
 
     @Option(names = "--structure", paramLabel = "NAME",
             description = "groups (heads and MLP channels removed physically), rows-cols (rows and columns of each "
                     + "matrix, zeroed), 2:4 or unstructured (zeroed). Default: ${DEFAULT-VALUE}.")
     String structure = "groups";
 
-    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end (default: ${DEFAULT-VALUE}).")
-    double target = 0.25;
+    @Option(names = "--target", paramLabel = "S",
+            description = "Fraction of the decoder linear weights removed in the end (default: 0.25); for llm-pruner, "
+                    + "of all the model's parameters (default: 0.2).")
+    Double target;
 
-    @Option(names = "--shots", paramLabel = "T", description = "Shots (default: ${DEFAULT-VALUE}).")
-    int shots = 8;
+    @Option(names = "--shots", paramLabel = "T", description = "Shots (default: 8; llm-pruner 1).")
+    Integer shots;
 
     @Option(names = "--schedule", paramLabel = "NAME", description = "linear (s_t = t·S/T) or cosine (default: ${DEFAULT-VALUE}).")
     String schedule = "linear";
@@ -59,11 +85,11 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--calibration", paramLabel = "FILE", arity = "1..*", description = "Calibration text files (default: the embedded Brown train slice).")
     List<Path> calibration = new ArrayList<>(List.of(Defaults.calibrationText()));
 
-    @Option(names = "--samples", paramLabel = "N", description = "Calibration windows, the same every shot (default: ${DEFAULT-VALUE}).")
-    int samples = 128;
+    @Option(names = "--samples", paramLabel = "N", description = "Calibration windows, the same every shot (default: 128; llm-pruner 10).")
+    Integer samples;
 
-    @Option(names = "--seqlen", paramLabel = "L", description = "Tokens per calibration window (default: ${DEFAULT-VALUE}).")
-    int seqlen = 128;
+    @Option(names = "--seqlen", paramLabel = "L", description = "Tokens per calibration window (default: 128; llm-pruner 64).")
+    Integer seqlen;
 
     @Option(names = "--sampling", paramLabel = "MODE", description = "random or sequential windows (default: ${DEFAULT-VALUE}).")
     String sampling = "random";
@@ -174,16 +200,17 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private int run() throws Exception {
-        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
-                parse(Structure.class, "--structure", structure));
-        PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
-                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
-                maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
+        boolean llmPruner = method.equals(LLM_PRUNER);
+        PruneSettings settings = llmPruner ? null : settings();
+        TaylorSettings taylor = llmPruner ? taylor() : null;
+        double target = this.target != null ? this.target : llmPruner ? 0.2 : 0.25;
         Path output = out != null ? out : Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
-                model.toAbsolutePath().normalize().getFileName(), method, structure.replace(":", ""),
+                model.toAbsolutePath().normalize().getFileName(), method,
+                llmPruner ? taylor.importance().name().toLowerCase(Locale.ROOT) : structure.replace(":", ""),
                 Math.round(100 * target)));
-        PruneJob.Spec jobSpec = new PruneJob.Spec(model, settings, target, shots,
-                parse(Schedule.class, "--schedule", schedule), calibration, samples, seqlen,
+        PruneJob.Spec jobSpec = new PruneJob.Spec(model, settings, taylor, target,
+                shots != null ? shots : llmPruner ? 1 : 8, parse(Schedule.class, "--schedule", schedule), calibration,
+                samples != null ? samples : llmPruner ? 10 : 128, seqlen != null ? seqlen : llmPruner ? 64 : 128,
                 parse(Sampling.class, "--sampling", sampling), seed, eval, evalSeqlen, evalWindows, batch, output,
                 resume, workers != null ? workers : PruneJob.defaultWorkers(),
                 parse(PruneJob.Export.class, "--export", export));
@@ -200,6 +227,28 @@ final class PruneCommand implements Callable<Integer> {
         return 0;
     }
 
+    private PruneSettings settings() {
+        if (importance != null || aggregation != null || layers != null) {
+            throw new IllegalArgumentException("--importance, --aggregation and --layers apply to --method "
+                    + LLM_PRUNER + " only");
+        }
+        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method, LLM_PRUNER),
+                parse(Structure.class, "--structure", structure));
+        return new PruneSettings(defaults.method(), defaults.structure(),
+                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
+                maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
+    }
+
+    private TaylorSettings taylor() {
+        if (!structure.equals("groups")) {
+            throw new IllegalArgumentException(LLM_PRUNER + " removes coupled groups (--structure groups), not "
+                    + structure);
+        }
+        return new TaylorSettings(parse(Importance.class, "--importance", importance != null ? importance : "element1"),
+                parse(Aggregation.class, "--aggregation", aggregation != null ? aggregation : "sum"),
+                layers != null ? LayerRange.parse(layers) : null, seed);
+    }
+
     private static void printTable(JsonNode report) {
         System.out.println(" shot  target  removed  perplexity  calibration  solve  evaluation");
         for (JsonNode s : report.get("shots")) {
@@ -211,8 +260,11 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    /** "k-obd" → K_OBD, "2:4" → SEMI_2_4, "rows-cols" → ROWS_COLS; the flag's name in the error otherwise. */
-    private static <E extends Enum<E>> E parse(Class<E> type, String flag, String value) {
+    /**
+     * "k-obd" → K_OBD, "2:4" → SEMI_2_4, "rows-cols" → ROWS_COLS; otherwise an error naming the flag and its values,
+     * the {@code others} it also takes listed last.
+     */
+    private static <E extends Enum<E>> E parse(Class<E> type, String flag, String value, String... others) {
         String name = value.equals("2:4") ? "SEMI_2_4" : value.toUpperCase(Locale.ROOT).replace('-', '_');
         try {
             return Enum.valueOf(type, name);
@@ -222,6 +274,7 @@ final class PruneCommand implements Callable<Integer> {
                 names.add(constant == (Object) Structure.SEMI_2_4 ? "2:4"
                         : constant.name().toLowerCase(Locale.ROOT).replace('_', '-'));
             }
+            names.addAll(List.of(others));
             throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", names) + ", got '"
                     + value + "'");
         }
