@@ -9,12 +9,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** Multi-shot pruning: LLM Surgeon and the baselines it is compared with; SliceGPT through the same flags. */
+/** Multi-shot pruning: LLM Surgeon, the baselines it is compared with, and LLM-Pruner; SliceGPT through the same flags. */
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Prune a model in shots. Each shot refreshes the KFAC curvature of the current model, sets one "
                 + "threshold on the removal costs of the whole model so that the schedule's fraction of decoder linear "
                 + "weights is gone, removes and corrects, evaluates, and saves a checkpoint that --resume continues "
-                + "from. The output directory holds the pruned model (loadable by every lancet command), "
+                + "from. --method llm-pruner instead scores coupled groups (heads, MLP channels) by calibration gradients "
+                + "and removes the same share of every block in --layers. The output directory holds the pruned model "
+                + "(loadable by every lancet command), "
                 + "pruning-report.json and pruning.png. Output is byte-identical for the same inputs and seed. "
                 + "--method slicegpt instead slices the residual stream in one shot: --target is the fraction of the "
                 + "hidden width removed, and --structure, --shots, --schedule, --damp-*, --max-correlate, --workers, "

@@ -5,6 +5,10 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValue;
 import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.engine.llmpruner.Aggregation;
+import dev.lancet.engine.llmpruner.Importance;
+import dev.lancet.engine.llmpruner.LayerRange;
+import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.prune.Damping;
 import dev.lancet.engine.prune.PruneMethod;
 import dev.lancet.engine.prune.PruneSettings;
@@ -34,6 +38,7 @@ import picocli.CommandLine.Option;
 public final class PruneOptions {
 
     private static final String SLICEGPT = "slicegpt";
+    private static final String LLM_PRUNER = "llm-pruner";
 
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: embedded tiny-llama).")
     Path model;
@@ -41,20 +46,38 @@ public final class PruneOptions {
     @Option(names = "--method", paramLabel = "NAME",
             description = "surgeon (OBS with KFAC curvature and corrections), k-obd (KFAC diagonal, no correction), "
                     + "magnitude (½w², no correction), sparsegpt (OBS with the input moments only; 2:4 and "
-                    + "unstructured) or slicegpt (norms fused, residual stream rotated onto its principal directions "
-                    + "and narrowed). Default: ${DEFAULT-VALUE}.")
+                    + "unstructured), llm-pruner (LLM-Pruner: Taylor importance of coupled groups, see --importance) "
+                    + "or slicegpt (norms fused, residual stream rotated onto its principal directions and narrowed). "
+                    + "Default: ${DEFAULT-VALUE}.")
     String method = "surgeon";
+
+    @Option(names = "--importance", paramLabel = "NAME",
+            description = "llm-pruner: element1 (Σ|W⊙∇W|), element2 (Σ|W⊙∇W − ½W²⊙F|, F the per-window squared "
+                    + "gradients), vector (|ΣW⊙∇W|), l2 (ΣW²) or random (seeded by --seed). Default: element1.")
+    String importance;
+
+    @Option(names = "--aggregation", paramLabel = "NAME",
+            description = "llm-pruner: a group's score from its members' (sum, product, max, or last: o or down "
+                    + "only). Default: sum.")
+    String aggregation;
+
+    @Option(names = "--layers", paramLabel = "FROM:TO",
+            description = "llm-pruner: the blocks pruned, FROM inclusive to TO exclusive. Default: the reference's "
+                    + "4:30 of 32 scaled to the depth, ⌊n/8⌋:n−⌊n/16⌋ (all blocks up to 7).")
+    String layers;
 
     @Option(names = "--structure", paramLabel = "NAME",
             description = "groups (heads and MLP channels removed physically), rows-cols (rows and columns of each "
                     + "matrix, zeroed), 2:4 or unstructured (zeroed). Default: ${DEFAULT-VALUE}.")
     String structure = "groups";
 
-    @Option(names = "--target", paramLabel = "S", description = "Fraction of the decoder linear weights removed in the end; with slicegpt, of the hidden width (default: ${DEFAULT-VALUE}).")
-    double target = 0.25;
+    @Option(names = "--target", paramLabel = "S",
+            description = "Fraction of the decoder linear weights removed in the end (default: 0.25); for llm-pruner, "
+                    + "of all the model's parameters (default: 0.2); for slicegpt, of the hidden width (default: 0.25).")
+    Double target;
 
-    @Option(names = "--shots", paramLabel = "T", description = "Shots (default: ${DEFAULT-VALUE}).")
-    int shots = 8;
+    @Option(names = "--shots", paramLabel = "T", description = "Shots (default: 8; llm-pruner 1).")
+    Integer shots;
 
     @Option(names = "--schedule", paramLabel = "NAME", description = "linear (s_t = t·S/T) or cosine (default: ${DEFAULT-VALUE}).")
     String schedule = "linear";
@@ -62,11 +85,11 @@ public final class PruneOptions {
     @Option(names = "--calibration", paramLabel = "FILE", arity = "1..*", description = "Calibration text files (default: the embedded Brown train slice).")
     List<Path> calibration;
 
-    @Option(names = "--samples", paramLabel = "N", description = "Calibration windows, the same every shot (default: ${DEFAULT-VALUE}).")
-    int samples = 128;
+    @Option(names = "--samples", paramLabel = "N", description = "Calibration windows, the same every shot (default: 128; llm-pruner 10).")
+    Integer samples;
 
-    @Option(names = "--seqlen", paramLabel = "L", description = "Tokens per calibration window (default: ${DEFAULT-VALUE}).")
-    int seqlen = 128;
+    @Option(names = "--seqlen", paramLabel = "L", description = "Tokens per calibration window (default: 128; llm-pruner 64).")
+    Integer seqlen;
 
     @Option(names = "--sampling", paramLabel = "MODE", description = "random or sequential windows (default: ${DEFAULT-VALUE}).")
     String sampling = "random";
@@ -184,16 +207,48 @@ public final class PruneOptions {
         if (slices()) {
             throw new IllegalArgumentException("--method " + SLICEGPT + " is not a multi-shot pruning job");
         }
-        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
-                parse(Structure.class, "--structure", structure));
-        PruneSettings settings = new PruneSettings(defaults.method(), defaults.structure(),
-                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
-                maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
-        return new PruneJob.Spec(modelOrDefault(), settings, target, shots, parse(Schedule.class, "--schedule", schedule),
-                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples, seqlen,
+        boolean llmPruner = method.equals(LLM_PRUNER);
+        return new PruneJob.Spec(modelOrDefault(), llmPruner ? null : settings(), llmPruner ? taylor() : null,
+                target(), shots != null ? shots : llmPruner ? 1 : 8, parse(Schedule.class, "--schedule", schedule),
+                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples(), seqlen(),
                 parse(Sampling.class, "--sampling", sampling), seed, eval != null ? eval : Defaults.evalText(),
                 evalSeqlen, evalWindows, batch, out != null ? out : defaultOut, resume,
                 workers != null ? workers : PruneJob.defaultWorkers(), parse(PruneJob.Export.class, "--export", export));
+    }
+
+    private PruneSettings settings() {
+        if (importance != null || aggregation != null || layers != null) {
+            throw new IllegalArgumentException("--importance, --aggregation and --layers apply to --method "
+                    + LLM_PRUNER + " only");
+        }
+        PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
+                parse(Structure.class, "--structure", structure));
+        return new PruneSettings(defaults.method(), defaults.structure(),
+                new Damping(dampG != null ? dampG : defaults.damping().g(), dampA != null ? dampA : defaults.damping().a()),
+                maxCorrelate != null ? maxCorrelate : defaults.maxCorrelate());
+    }
+
+    private TaylorSettings taylor() {
+        if (!structure.equals("groups")) {
+            throw new IllegalArgumentException(LLM_PRUNER + " removes coupled groups (--structure groups), not "
+                    + structure);
+        }
+        return new TaylorSettings(parse(Importance.class, "--importance", importance != null ? importance : "element1"),
+                parse(Aggregation.class, "--aggregation", aggregation != null ? aggregation : "sum"),
+                layers != null ? LayerRange.parse(layers) : null, seed);
+    }
+
+    /** The method's own defaults where a flag is not given: LLM-Pruner's are the reference's. */
+    private double target() {
+        return target != null ? target : method.equals(LLM_PRUNER) ? 0.2 : 0.25;
+    }
+
+    private int samples() {
+        return samples != null ? samples : method.equals(LLM_PRUNER) ? 10 : 128;
+    }
+
+    private int seqlen() {
+        return seqlen != null ? seqlen : method.equals(LLM_PRUNER) ? 64 : 128;
     }
 
     /** Whether these options ask for SliceGPT, which {@link SliceJob} runs instead of {@link PruneJob}. */
@@ -203,8 +258,8 @@ public final class PruneOptions {
 
     /** The SliceGPT job these options describe (the flags of multi-shot pruning do not apply). */
     SliceJob.Spec toSliceSpec(Path defaultOut) {
-        return new SliceJob.Spec(modelOrDefault(), target, sliceHead,
-                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples, seqlen,
+        return new SliceJob.Spec(modelOrDefault(), target(), sliceHead,
+                calibration != null ? calibration : List.of(Defaults.calibrationText()), samples(), seqlen(),
                 parse(Sampling.class, "--sampling", sampling), seed, eval != null ? eval : Defaults.evalText(),
                 evalSeqlen, batch, out != null ? out : defaultOut, resume);
     }
@@ -217,16 +272,40 @@ public final class PruneOptions {
     Path defaultOut() {
         return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
                 modelOrDefault().toAbsolutePath().normalize().getFileName(), method,
-                slices() ? "residual" : structure.replace(":", ""),
-                Math.round(100 * target)));
+                slices() ? "residual" : method.equals(LLM_PRUNER) ? importanceName() : structure.replace(":", ""),
+                Math.round(100 * target())));
+    }
+
+    private String importanceName() {
+        return importance != null ? importance : "element1";
     }
 
     /** The request {@code lancet client submit} sends: every flag as given, the paths unresolved. */
     PruneRequest toRequest() {
-        PruneRequest.Builder r = PruneRequest.newBuilder().setMethod(method).setStructure(structure).setTarget(target)
-                .setShots(shots).setSchedule(schedule).setSamples(samples).setSeqlen(seqlen).setSampling(sampling)
-                .setSeed(seed).setEvalSeqlen(evalSeqlen).setEvalWindows(evalWindows).setBatch(batch).setResume(resume)
-                .setExport(export);
+        PruneRequest.Builder r = PruneRequest.newBuilder().setMethod(method).setStructure(structure)
+                .setSchedule(schedule).setSampling(sampling).setSeed(seed).setEvalSeqlen(evalSeqlen)
+                .setEvalWindows(evalWindows).setBatch(batch).setResume(resume).setExport(export).setSliceHead(sliceHead);
+        if (target != null) {
+            r.setTarget(target);
+        }
+        if (shots != null) {
+            r.setShots(shots);
+        }
+        if (samples != null) {
+            r.setSamples(samples);
+        }
+        if (seqlen != null) {
+            r.setSeqlen(seqlen);
+        }
+        if (importance != null) {
+            r.setImportance(importance);
+        }
+        if (aggregation != null) {
+            r.setAggregation(aggregation);
+        }
+        if (layers != null) {
+            r.setLayers(layers);
+        }
         if (model != null) {
             r.setModel(model.toString());
         }
@@ -263,12 +342,12 @@ public final class PruneOptions {
         o.model = r.hasModel() ? resolve.apply("model", r.getModel()) : null;
         o.method = r.hasMethod() ? r.getMethod() : o.method;
         o.structure = r.hasStructure() ? r.getStructure() : o.structure;
-        o.target = r.hasTarget() ? r.getTarget() : o.target;
-        o.shots = r.hasShots() ? r.getShots() : o.shots;
+        o.target = r.hasTarget() ? Double.valueOf(r.getTarget()) : null;
+        o.shots = r.hasShots() ? Integer.valueOf(r.getShots()) : null;
         o.schedule = r.hasSchedule() ? r.getSchedule() : o.schedule;
         o.calibration = r.getCalibrationCount() > 0 ? r.getCalibrationList().stream().map(f -> resolve.apply("calibration", f)).toList() : null;
-        o.samples = r.hasSamples() ? r.getSamples() : o.samples;
-        o.seqlen = r.hasSeqlen() ? r.getSeqlen() : o.seqlen;
+        o.samples = r.hasSamples() ? Integer.valueOf(r.getSamples()) : null;
+        o.seqlen = r.hasSeqlen() ? Integer.valueOf(r.getSeqlen()) : null;
         o.sampling = r.hasSampling() ? r.getSampling() : o.sampling;
         o.seed = r.hasSeed() ? r.getSeed() : o.seed;
         o.eval = r.hasEval() ? resolve.apply("eval", r.getEval()) : null;
@@ -282,6 +361,10 @@ public final class PruneOptions {
         o.out = r.hasOut() ? resolve.apply("out", r.getOut()) : null;
         o.resume = r.getResume();
         o.export = r.hasExport() ? r.getExport() : o.export;
+        o.importance = r.hasImportance() ? r.getImportance() : null;
+        o.aggregation = r.hasAggregation() ? r.getAggregation() : null;
+        o.layers = r.hasLayers() ? r.getLayers() : null;
+        o.sliceHead = r.getSliceHead();
         return o.toSpec(defaultOut);
     }
 
@@ -297,6 +380,7 @@ public final class PruneOptions {
                         : constant.name().toLowerCase(Locale.ROOT).replace('_', '-'));
             }
             if (type == PruneMethod.class) {
+                names.add(LLM_PRUNER);
                 names.add(SLICEGPT);
             }
             throw new IllegalArgumentException(flag + " must be one of " + String.join(", ", names) + ", got '"

@@ -13,6 +13,10 @@ import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
+import dev.lancet.engine.io.TensorInfo;
+import dev.lancet.engine.llmpruner.TaylorGradients;
+import dev.lancet.engine.llmpruner.TaylorSelection;
+import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.DenseExport;
@@ -48,7 +52,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Multi-shot pruning (LLM Surgeon and its baselines): each shot refreshes the KFAC curvature of the current model
  * through the calibration actors, sets one threshold for the whole model through the prune coordinator and its
- * workers, removes and corrects, evaluates, and ends with a checkpoint a killed run resumes from. The output
+ * workers, removes and corrects, evaluates, and ends with a checkpoint a killed run resumes from. LLM-Pruner
+ * ({@link TaylorSettings}) runs the same shots with calibration gradients and its own group selection instead. The output
  * directory then holds the pruned model (Hugging Face format, its layout in config.json), {@code pruning-report.json}
  * and {@code pruning.png}.
  */
@@ -67,7 +72,10 @@ public final class PruneJob {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /**
-     * @param target      fraction of the decoder linear layers' weights (biases included) removed after the last shot
+     * @param settings    the LLM Surgeon or baseline method; null when {@code taylor} is set
+     * @param taylor      LLM-Pruner's importance and selection; null for the other methods
+     * @param target      fraction of the decoder linear layers' weights (biases included) removed after the last shot;
+     *                    for LLM-Pruner, of all the model's parameters
      * @param evalWindows windows of the evaluation file measured after each shot (0: all); the dense and the final
      *                    model are always measured on all of them
      * @param workers     prune workers (the result does not depend on it)
@@ -75,22 +83,25 @@ public final class PruneJob {
      *                    batch) used by the first shot instead of calibrating; null: calibrate on {@code calibration}.
      *                    Later shots always calibrate the pruned model on {@code calibration}.
      */
-    public record Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
-                       List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
-                       Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
-                       Export export, Path firstShotCurvature) {
+    public record Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
+                       Schedule schedule, List<Path> calibration, int samples, int seqlen,
+                       CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
+                       int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature) {
 
         /** A job that calibrates every shot itself. */
-        public Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
-                    List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
-                    Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
-                    Export export) {
-            this(model, settings, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen,
-                    evalWindows, batch, out, resume, workers, export, null);
+        public Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
+                    Schedule schedule, List<Path> calibration, int samples, int seqlen,
+                    CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
+                    int batch, Path out, boolean resume, int workers, Export export) {
+            this(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
+                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null);
         }
 
         public Spec {
             calibration = List.copyOf(calibration);
+            if ((settings == null) == (taylor == null)) {
+                throw new IllegalArgumentException("a prune job needs either a method's settings or LLM-Pruner's");
+            }
             requireShared(target, samples, seqlen, evalSeqlen, batch);
             if (shots < 1) {
                 throw new IllegalArgumentException("at least 1 shot is needed, got " + shots);
@@ -105,17 +116,37 @@ public final class PruneJob {
 
         /** The same job with another output directory, resumed there or not, and its first shot's curvature. */
         public Spec withOut(Path out, boolean resume, Path firstShotCurvature) {
-            return new Spec(model, settings, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
-                    evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature);
+            return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
+                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature);
+        }
+
+        /** A job of the LLM Surgeon or one of its baselines that calibrates every shot itself. */
+        public Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
+                    List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
+                    Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
+                    Export export) {
+            this(model, settings, null, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
+                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null);
+        }
+
+        /** LLM-Pruner removes coupled groups. */
+        public Structure structure() {
+            return taylor != null ? Structure.GROUPS : settings.structure();
         }
 
         /** What a resumed run must share with the run it continues: everything that shapes the result. */
         JsonNode fingerprint() {
             ObjectNode job = JSON.createObjectNode();
             job.put("model", model.toAbsolutePath().normalize().toString());
-            job.put("method", settings.method().name()).put("structure", settings.structure().name())
-                    .put("damp_g", settings.damping().g()).put("damp_a", settings.damping().a())
-                    .put("max_correlate", settings.maxCorrelate());
+            if (taylor != null) {
+                job.put("method", "LLM_PRUNER").put("structure", Structure.GROUPS.name())
+                        .put("importance", taylor.importance().name()).put("aggregation", taylor.aggregation().name())
+                        .put("layers", taylor.layers() == null ? "default" : taylor.layers().toString());
+            } else {
+                job.put("method", settings.method().name()).put("structure", settings.structure().name())
+                        .put("damp_g", settings.damping().g()).put("damp_a", settings.damping().a())
+                        .put("max_correlate", settings.maxCorrelate());
+            }
             job.put("target", target).put("shots", shots).put("schedule", schedule.name());
             putData(job, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen, evalWindows, batch);
             job.put("export", export.name());
@@ -177,7 +208,13 @@ public final class PruneJob {
              Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
             input.requirePositions(spec.seqlen());
             input.requirePositions(spec.evalSeqlen());
-            ShotUnits.check(input.layout(), spec.settings().structure());
+            ShotUnits.check(input.layout(), spec.structure());
+            if (spec.taylor() != null) {
+                // a target the model cannot take is refused before anything is written
+                long parameters = input.tensors().stream().mapToLong(TensorInfo::elements).sum();
+                TaylorSelection.check(input.layout(), Math.round(spec.target() * parameters),
+                        spec.taylor().range(input.layout().numBlocks()));
+            }
             CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(),
                     spec.sampling(), spec.seed());
             Windows allWindows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
@@ -232,6 +269,7 @@ public final class PruneJob {
             ObjectNode r = JSON.createObjectNode();
             r.set("job", spec.fingerprint());
             r.put("prunable_params", prunable);
+            r.put("target_of", spec.taylor() != null ? "parameters" : "decoder linear weights");
             r.putArray("shots");
             return r;
         }
@@ -263,8 +301,35 @@ public final class PruneJob {
             }
         }
 
+        /** What a shot removed and how long its calibration and solve took. */
+        private record ShotWork(List<UnitReport> units, Double threshold, double calibrationSeconds,
+                                double solveSeconds) {
+        }
+
         private void shot(int shot) throws InterruptedException, IOException {
             double fraction = spec.schedule().sparsity(shot, spec.shots(), spec.target());
+            ShotWork work = spec.taylor() != null ? taylorShot(shot, fraction) : obsShot(shot, fraction);
+            long evalStart = System.nanoTime();
+            double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
+            double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
+
+            ObjectNode s = ((ArrayNode) report.get("shots")).addObject();
+            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("perplexity", perplexity);
+            if (work.threshold() != null) {
+                // +∞ when every candidate goes; JSON has no infinity
+                s.put("threshold", Double.isFinite(work.threshold()) ? work.threshold() : Double.MAX_VALUE);
+            }
+            s.putObject("seconds").put("calibration", work.calibrationSeconds()).put("solve", work.solveSeconds())
+                    .put("evaluation", evalSeconds);
+            s.set("layers", layerReports(work.units()));
+            s.set("blocks", blockReports(work.units()));
+            ObjectNode state = JSON.createObjectNode();
+            state.set("report", report);
+            run.completeShot(shot, model, input, state);
+        }
+
+        /** LLM Surgeon and its baselines: KFAC curvature through the actors, one threshold through the workers. */
+        private ShotWork obsShot(int shot, double fraction) throws InterruptedException {
             long target = Math.round(fraction * prunable);
             // coupled groups leave the model physically: what earlier shots took is no longer there to count
             long removedBefore = prunable - ShotUnits.prunable(model.layout());
@@ -287,22 +352,34 @@ public final class PruneJob {
             if (spec.settings().structure() == Structure.GROUPS) {
                 model = removeGroups(solved.units());
             }
-            double solveSeconds = (System.nanoTime() - solveStart) / 1e9;
-            long evalStart = System.nanoTime();
-            double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
-            double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
+            return new ShotWork(solved.units(), solved.threshold(), calibrationSeconds,
+                    (System.nanoTime() - solveStart) / 1e9);
+        }
 
-            ObjectNode s = ((ArrayNode) report.get("shots")).addObject();
-            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("perplexity", perplexity);
-            // +∞ when every candidate goes; JSON has no infinity
-            s.put("threshold", Double.isFinite(solved.threshold()) ? solved.threshold() : Double.MAX_VALUE);
-            s.putObject("seconds").put("calibration", calibrationSeconds).put("solve", solveSeconds)
-                    .put("evaluation", evalSeconds);
-            s.set("layers", layerReports(solved.units()));
-            s.set("blocks", blockReports(solved.units()));
-            ObjectNode state = JSON.createObjectNode();
-            state.set("report", report);
-            run.completeShot(shot, model, input, state);
+        /**
+         * LLM-Pruner: gradients of the calibration loss (if the importance needs them), then the same share of the
+         * lowest-scoring groups of every block in the range, removed physically; the schedule's fraction is of all
+         * the input model's parameters.
+         */
+        private ShotWork taylorShot(int shot, double fraction) {
+            long before = report.get("params_before").asLong();
+            long goal = Math.round(fraction * before) - (before - model.parameterCount());
+            long calibrationStart = System.nanoTime();
+            TaylorSettings taylor = spec.taylor();
+            String phase = "shot " + shot + "/" + spec.shots() + " gradients " + WINDOWS;
+            try (TaylorGradients gradients = taylor.importance().needsGradients() ? gradients(phase) : null) {
+                double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
+                long solveStart = System.nanoTime();
+                List<UnitReport> units = TaylorSelection.select(model, Math.max(0, goal), taylor, gradients);
+                model = removeGroups(units);
+                return new ShotWork(units, null, calibrationSeconds, (System.nanoTime() - solveStart) / 1e9);
+            }
+        }
+
+        private TaylorGradients gradients(String phase) {
+            progress.report(phase, 0, source.windows());
+            return TaylorGradients.of(model, source, spec.taylor().importance().needsFisher(), spec.batch(),
+                    done -> progress.report(phase, done, source.windows()));
         }
 
         private KfacState calibrate(int shot) throws InterruptedException {
@@ -366,8 +443,15 @@ public final class PruneJob {
                     windows.count())).perplexity();
         }
 
-        /** Fraction of the input model's decoder linear weights no longer there: removed or pruned to zero. */
+        /**
+         * Fraction of the input model's decoder linear weights no longer there: removed or pruned to zero; for
+         * LLM-Pruner, of all its parameters.
+         */
         private double removedFraction() {
+            if (spec.taylor() != null) {
+                long before = report.get("params_before").asLong();
+                return (double) (before - model.parameterCount()) / before;
+            }
             return (double) (prunable - nonZeroLinearWeights()) / prunable;
         }
 
@@ -429,7 +513,7 @@ public final class PruneJob {
         private Result finish() throws IOException {
             long prunedZeros = ShotUnits.prunable(model.layout()) - nonZeroLinearWeights();
             report.put("params_after", model.parameterCount() - prunedZeros);
-            if (spec.export() == Export.DENSE && spec.settings().structure() == Structure.GROUPS) {
+            if (spec.export() == Export.DENSE && spec.structure() == Structure.GROUPS) {
                 model = DenseExport.restore(model, input.layout(), keptOriginals(true), keptOriginals(false));
             }
             CheckpointWriter.save(model, input, spec.out());

@@ -11,7 +11,10 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
-/** pruning.png: perplexity against the fraction of decoder linear weights removed, one point per shot. */
+/**
+ * pruning.png: perplexity against the fraction removed, one point per shot: of the decoder linear weights, or of all
+ * parameters for LLM-Pruner (the report's {@code target_of}).
+ */
 final class PrunePlot {
 
     private PrunePlot() {
@@ -34,7 +37,8 @@ final class PrunePlot {
         XYChart chart = new XYChartBuilder().width(720).height(480)
                 .title(job.get("method").asText().toLowerCase() + ", " + job.get("structure").asText().toLowerCase()
                         + ", " + job.get("shots").asInt() + " shots (" + windows(job) + ")")
-                .xAxisTitle("decoder linear weights removed (%)").yAxisTitle("perplexity").build();
+                .xAxisTitle(report.path("target_of").asText("decoder linear weights") + " removed (%)")
+                .yAxisTitle("perplexity").build();
         chart.getStyler().setLegendVisible(false);
         chart.addSeries("perplexity", sparsity, perplexity).setMarker(SeriesMarkers.CIRCLE);
         Path temp = file.resolveSibling("." + file.getFileName() + ".tmp.png");

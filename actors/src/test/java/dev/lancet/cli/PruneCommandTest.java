@@ -1,5 +1,6 @@
 package dev.lancet.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.model.Checkpoint;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +16,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code lancet prune} from the command line: job files, and bad input refused before anything is written. */
+/**
+ * {@code lancet prune} from the command line: job files, bad input refused before anything is written, and
+ * LLM-Pruner end to end on a GQA model.
+ */
 class PruneCommandTest {
 
     @TempDir
@@ -40,7 +45,8 @@ class PruneCommandTest {
         assertRefused("target must be a fraction in (0, 1), got 1.0", "--target", "1");
         assertRefused("target must be a fraction in (0, 1), got 0.0", "--target", "0");
         assertRefused("at least 1 shot is needed, got 0", "--shots", "0");
-        assertRefused("--method must be one of surgeon, k-obd, magnitude, sparsegpt, slicegpt, got 'obs'", "--method", "obs");
+        assertRefused("--method must be one of surgeon, k-obd, magnitude, sparsegpt, llm-pruner, slicegpt, got 'obs'",
+                "--method", "obs");
         assertRefused("--structure must be one of groups, rows-cols, 2:4, unstructured, got 'heads'",
                 "--structure", "heads");
         assertRefused("sparsegpt prunes single weights: use it with 2:4 or unstructured, not groups",
@@ -92,5 +98,67 @@ class PruneCommandTest {
         JsonNode result = new ObjectMapper().readTree(run.lastLine());
         assertTrue(result.get("params_after").asLong() < result.get("params_before").asLong());
         assertTrue(Files.size(out.resolve("pruning.png")) > 1000);
+    }
+
+    @Test
+    void llmPrunerBadInputIsRefusedAndWritesNothing() {
+        String[] llmPruner = {"--method", "llm-pruner"};
+        assertRefused("--importance must be one of element1, element2, vector, l2, random, got 'taylor'",
+                with(llmPruner, "--importance", "taylor"));
+        assertRefused("--aggregation must be one of sum, product, max, last, got 'mean'",
+                with(llmPruner, "--aggregation", "mean"));
+        assertRefused("--layers 2:9 reaches past the model's 4 blocks", with(llmPruner, "--layers", "2:9"));
+        assertRefused("--layers must be FROM:TO", with(llmPruner, "--layers", "2"));
+        assertRefused("the target would remove every head of block 0", with(llmPruner, "--target", "0.6"));
+        assertRefused("llm-pruner removes coupled groups (--structure groups), not 2:4",
+                with(llmPruner, "--structure", "2:4"));
+        assertRefused("target must be a fraction in (0, 1), got 0.0", with(llmPruner, "--target", "0"));
+        CliRun surgeon = CliRun.of("prune", "--importance", "l2", "--out", tmp.resolve("s").toString());
+        assertEquals(Lancet.BAD_INPUT, surgeon.exitCode());
+        assertTrue(surgeon.err().contains("--importance, --aggregation and --layers apply to --method llm-pruner only"),
+                surgeon.err());
+    }
+
+    /**
+     * LLM-Pruner on a GQA Llama: whole key/value groups leave the model, the target is a fraction of all parameters,
+     * and the output is byte-identical run to run.
+     */
+    @Test
+    void llmPrunerRemovesWholeGqaGroupsDeterministically() throws IOException {
+        Path model = tmp.resolve("gqa");
+        assertEquals(0, CliRun.of("synth", "--arch", "llama", "--hidden", "48", "--layers", "2", "--heads", "6",
+                "--kv-heads", "2", "--intermediate", "64", "--max-positions", "128", "--out", model.toString())
+                .exitCode());
+        Files.copy(Fixtures.tinyLlama().resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        Path eval = tmp.resolve("eval.txt");
+        Files.writeString(eval, Files.readString(Fixtures.validText()).substring(0, 6_000));
+        String[] flags = {"--method", "llm-pruner", "--model", model.toString(), "--importance", "element2",
+                "--target", "0.05", "--eval", eval.toString(), "--eval-seqlen", "64", "--json"};
+        CliRun first = prune(tmp.resolve("a"), flags);
+        assertEquals(0, first.exitCode(), first.err());
+        CliRun second = prune(tmp.resolve("b"), flags);
+        assertEquals(0, second.exitCode(), second.err());
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("a/model.safetensors")),
+                Files.readAllBytes(tmp.resolve("b/model.safetensors")));
+        JsonNode result = new ObjectMapper().readTree(first.lastLine());
+        long before = result.get("params_before").asLong();
+        long after = result.get("params_after").asLong();
+        try (Checkpoint pruned = Checkpoint.open(tmp.resolve("a"))) {
+            // 5% of all parameters: each block loses one of its two KV groups (3 query heads), the MLP the rest
+            for (var block : pruned.layout().blocks()) {
+                assertEquals(1, block.kvHeads());
+                assertEquals(3, block.heads());
+            }
+            long oneGroupAndChannels = before - after;
+            assertEquals(0.05 * before, oneGroupAndChannels, 2 * 3 * 48);
+        }
+        JsonNode report = new ObjectMapper().readTree(tmp.resolve("a/pruning-report.json").toFile());
+        assertEquals("LLM_PRUNER", report.get("job").get("method").asText());
+        assertEquals("ELEMENT2", report.get("job").get("importance").asText());
+        assertTrue(Files.size(tmp.resolve("a/pruning.png")) > 1000);
+    }
+
+    private static String[] with(String[] first, String... more) {
+        return Stream.concat(Stream.of(first), Stream.of(more)).toArray(String[]::new);
     }
 }

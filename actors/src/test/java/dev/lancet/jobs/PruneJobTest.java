@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.Fixtures;
+import dev.lancet.engine.llmpruner.Aggregation;
+import dev.lancet.engine.llmpruner.Importance;
+import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.Transformer;
@@ -85,6 +88,28 @@ class PruneJobTest {
         // resuming a finished run does nothing and answers with its result
         assertEquals(resumed.perplexity(), PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.5, 3, killed,
                 true, 2), JobProgress.NONE).perplexity());
+    }
+
+    /** LLM-Pruner's one shot, killed as the saved model is measured, resumes to the same bytes. */
+    @Test
+    void aKilledLlmPrunerRunResumesToTheSameBytes() throws Exception {
+        Path whole = tmp.resolve("whole");
+        PruneJob.Result done = PruneJob.run(llmPruner(whole, false), JobProgress.NONE);
+        Path killed = tmp.resolve("killed");
+        assertThrows(IllegalStateException.class, () -> PruneJob.run(llmPruner(killed, false),
+                killedAt("final evaluation")));
+        PruneJob.run(llmPruner(killed, true), JobProgress.NONE);
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(killed.resolve("model.safetensors")));
+        // 10% of all 3,344,064 parameters, to within half a channel (576 parameters) per block
+        assertEquals(334_406, done.paramsBefore() - done.paramsAfter(), 2 * 576);
+    }
+
+    private static PruneJob.Spec llmPruner(Path out, boolean resume) {
+        return new PruneJob.Spec(Fixtures.tinyLlama(), null,
+                new TaylorSettings(Importance.ELEMENT1, Aggregation.SUM, null, 0), 0.1, 1, Schedule.LINEAR,
+                List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, evalText, 64, 16, 8,
+                out, resume, 1, PruneJob.Export.SHRUNK);
     }
 
     /**

@@ -43,10 +43,10 @@ public final class Backprop {
         }
         if (weightGradients) {
             INDArray gw = gradients.computeIfAbsent(layer.name() + ".weight",
-                    k -> Workspaces.outside(() -> layer.weight().ulike()));
+                    k -> Workspaces.outside(() -> layer.weight().like()));
             Blas.gemm(outputGrad, true, input, false, gw, 1.0, 1.0);
             if (layer.bias() != null) {
-                gradients.computeIfAbsent(layer.name() + ".bias", k -> Workspaces.outside(() -> layer.bias().ulike()))
+                gradients.computeIfAbsent(layer.name() + ".bias", k -> Workspaces.outside(() -> layer.bias().like()))
                         .addi(outputGrad.sum(0));
             }
         }
