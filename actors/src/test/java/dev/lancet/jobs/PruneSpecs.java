@@ -12,7 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-/** Small prune jobs on tiny-llama for the job tests: 8 calibration windows of 64, evaluation on 40 windows of 64. */
+/** Small prune jobs on tiny-llama for the job tests: 8 calibration windows of 64 unless given, evaluation on 40 windows of 64. */
 final class PruneSpecs {
 
     private static Path evalText;
@@ -43,8 +43,13 @@ final class PruneSpecs {
     }
 
     static PruneJob.Spec spec(PruneSettings settings, double target, int shots, Path out, boolean resume, int workers) {
+        return spec(settings, target, shots, 8, 64, out, resume, workers);
+    }
+
+    static PruneJob.Spec spec(PruneSettings settings, double target, int shots, int samples, int seqlen, Path out,
+                              boolean resume, int workers) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), settings, target, shots,
-                Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
+                Schedule.LINEAR, List.of(Fixtures.calibrationText()), samples, seqlen, CalibrationSource.Sampling.RANDOM, 5,
                 evalText(), 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK);
     }
 }

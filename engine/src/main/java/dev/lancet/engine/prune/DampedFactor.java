@@ -118,6 +118,11 @@ final class DampedFactor implements AutoCloseable {
         return n;
     }
 
+    /** Whether this is the identity (no curvature along these indices). */
+    boolean identity() {
+        return matrix == null;
+    }
+
     boolean dead(int i) {
         return dead[i];
     }

@@ -50,7 +50,9 @@ public final class ElementCorrection {
             INDArray w = AugmentedWeight.read(layer);
             if (c.method().corrects()) {
                 int[][] solved = solved(c, removed);
-                for (int[] rows : chunks(solved, maxCorrelate)) {
+                // with G = I (SparseGPT) the rows decouple: one row per chunk solves the same system, at a fraction
+                // of the joint Cholesky's cost
+                for (int[] rows : chunks(solved, c.g().identity() ? 1 : maxCorrelate)) {
                     try (MemoryWorkspace part = Workspaces.open(Workspaces.PRUNE_PART)) {
                         correctChunk(c, w, rows, solved);
                     }
