@@ -96,6 +96,14 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--workers", paramLabel = "N", description = "Prune workers (default: lancet.prune.workers, one per core); the output does not depend on it.")
     Integer workers;
 
+    @Option(names = "--lora-between-shots", paramLabel = "STEPS",
+            description = "LoRA steps (rank 8) on the calibration windows after each shot, merged before the next "
+                    + "curvature pass (0: none; default: ${DEFAULT-VALUE}).")
+    int loraBetweenShots = 0;
+
+    @Option(names = "--lora-lr", paramLabel = "LR", description = "Peak learning rate of --lora-between-shots, decaying linearly to 0 (default: ${DEFAULT-VALUE}, the reference's).")
+    double loraLr = 1e-4;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory (default: pruned/<model>-<method>-<structure>-<target>).")
     Path out;
 
@@ -186,7 +194,7 @@ final class PruneCommand implements Callable<Integer> {
                 parse(Schedule.class, "--schedule", schedule), calibration, samples, seqlen,
                 parse(Sampling.class, "--sampling", sampling), seed, eval, evalSeqlen, evalWindows, batch, output,
                 resume, workers != null ? workers : PruneJob.defaultWorkers(),
-                parse(PruneJob.Export.class, "--export", export));
+                parse(PruneJob.Export.class, "--export", export), loraBetweenShots());
         PruneJob.Result result = PruneJob.run(jobSpec, new Progress());
         printTable(result.report());
         System.out.printf(Locale.ROOT, "wrote %s: perplexity %.4f (dense %.4f), %,d parameters left of %,d (%.1f s)%n",
@@ -198,6 +206,13 @@ final class PruneCommand implements Callable<Integer> {
                     "seconds", result.seconds(), "out", result.out().toString()));
         }
         return 0;
+    }
+
+    private PruneJob.LoraBetweenShots loraBetweenShots() {
+        if (loraBetweenShots < 0) {
+            throw new IllegalArgumentException("--lora-between-shots must be >= 0 (0: none), got " + loraBetweenShots);
+        }
+        return loraBetweenShots == 0 ? null : new PruneJob.LoraBetweenShots(loraBetweenShots, loraLr);
     }
 
     private static void printTable(JsonNode report) {

@@ -12,6 +12,9 @@ import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
+import dev.lancet.engine.lora.LoraModel;
+import dev.lancet.engine.lora.LoraSettings;
+import dev.lancet.engine.lora.LoraTrainer;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.DenseExport;
@@ -69,11 +72,12 @@ public final class PruneJob {
      * @param evalWindows windows of the evaluation file measured after each shot (0: all); the dense and the final
      *                    model are always measured on all of them
      * @param workers     prune workers (the result does not depend on it)
+     * @param loraBetweenShots LoRA steps on the calibration windows after each shot, merged before the next; null: none
      */
     public record Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
                        List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
                        Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
-                       Export export) {
+                       Export export, LoraBetweenShots loraBetweenShots) {
         public Spec {
             calibration = List.copyOf(calibration);
             if (!(target > 0 && target < 1)) {
@@ -109,7 +113,21 @@ public final class PruneJob {
             job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
             job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
                     .put("eval_windows", evalWindows).put("batch", batch).put("export", export.name());
+            if (loraBetweenShots != null) {
+                job.put("lora_between_shots", loraBetweenShots.steps()).put("lora_lr", loraBetweenShots.learningRate());
+            }
             return job;
+        }
+    }
+
+    /**
+     * LoRA between shots (LLM Surgeon's interleaved first-order updates, which its reference code ships broken):
+     * {@code steps} AdamW steps of fresh rank-8 adapters on the calibration windows after each shot (the last one
+     * included, as the reference), decaying linearly from {@code learningRate} to 0, merged before the next curvature.
+     */
+    public record LoraBetweenShots(int steps, double learningRate) {
+        public LoraBetweenShots {
+            new LoraTrainer.Schedule(learningRate, 0, steps);
         }
     }
 
@@ -131,6 +149,9 @@ public final class PruneJob {
             input.requirePositions(spec.seqlen());
             input.requirePositions(spec.evalSeqlen());
             ShotUnits.check(input.layout(), spec.settings().structure());
+            if (spec.loraBetweenShots() != null) {
+                LoraModel.check(input.layout(), LoraSettings.defaults(spec.seed()));
+            }
             CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(),
                     spec.sampling(), spec.seed());
             Windows allWindows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
@@ -237,6 +258,11 @@ public final class PruneJob {
                 model = removeGroups(solved.units());
             }
             double solveSeconds = (System.nanoTime() - solveStart) / 1e9;
+            long loraStart = System.nanoTime();
+            if (spec.loraBetweenShots() != null) {
+                tune(shot);
+            }
+            double loraSeconds = (System.nanoTime() - loraStart) / 1e9;
             long evalStart = System.nanoTime();
             double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
             double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
@@ -245,13 +271,39 @@ public final class PruneJob {
             s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("perplexity", perplexity);
             // +∞ when every candidate goes; JSON has no infinity
             s.put("threshold", Double.isFinite(solved.threshold()) ? solved.threshold() : Double.MAX_VALUE);
-            s.putObject("seconds").put("calibration", calibrationSeconds).put("solve", solveSeconds)
-                    .put("evaluation", evalSeconds);
+            ObjectNode seconds = s.putObject("seconds").put("calibration", calibrationSeconds).put("solve", solveSeconds);
+            if (spec.loraBetweenShots() != null) {
+                seconds.put("lora", loraSeconds);
+            }
+            seconds.put("evaluation", evalSeconds);
             s.set("layers", layerReports(solved.units()));
             s.set("blocks", blockReports(solved.units()));
             ObjectNode state = JSON.createObjectNode();
             state.set("report", report);
             run.completeShot(shot, model, input, state);
+        }
+
+        /**
+         * Trains fresh adapters (seeded by the run's seed and the shot) on the calibration windows, batch after batch,
+         * and merges them: the pruned zeros stay zero. The rank shrinks to the narrowest layer left if it must.
+         */
+        private void tune(int shot) {
+            LoraBetweenShots between = spec.loraBetweenShots();
+            int narrowest = model.layout().linears().stream().mapToInt(l -> Math.min(l.in(), l.out())).min().orElseThrow();
+            LoraSettings defaults = LoraSettings.defaults(spec.seed() * 1_000_003L + shot);
+            LoraSettings settings = defaults.withRank(Math.min(defaults.rank(), narrowest));
+            String phase = "shot " + shot + "/" + spec.shots() + " LoRA steps";
+            progress.report(phase, 0, between.steps());
+            try (LoraModel lora = LoraModel.attach(model, settings);
+                 LoraTrainer trainer = new LoraTrainer(lora, new LoraTrainer.Schedule(between.learningRate(), 0,
+                         between.steps()))) {
+                int batches = source.batches(spec.batch());
+                for (int step = 0; step < between.steps(); step++) {
+                    trainer.step(List.of(source.batch(step % batches, spec.batch())));
+                    progress.report(phase, step + 1, between.steps());
+                }
+                lora.merge();
+            }
         }
 
         private KfacState calibrate(int shot) throws InterruptedException {

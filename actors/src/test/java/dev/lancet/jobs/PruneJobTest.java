@@ -40,9 +40,14 @@ class PruneJobTest {
 
     static PruneJob.Spec spec(PruneMethod method, Structure structure, double target, int shots, Path out, boolean resume,
                               int workers) {
+        return spec(method, structure, target, shots, out, resume, workers, null);
+    }
+
+    static PruneJob.Spec spec(PruneMethod method, Structure structure, double target, int shots, Path out, boolean resume,
+                              int workers, PruneJob.LoraBetweenShots lora) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(method, structure), target, shots,
                 Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
-                evalText, 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK);
+                evalText, 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK, lora);
     }
 
     /** Dies at the start of a phase, as a kill would, leaving whatever the run had written. */
@@ -96,7 +101,7 @@ class PruneJobTest {
         PruneJob.Result stock = PruneJob.run(new PruneJob.Spec(denseSpec.model(), denseSpec.settings(), 0.2, 2,
                 denseSpec.schedule(), denseSpec.calibration(), denseSpec.samples(), denseSpec.seqlen(),
                 denseSpec.sampling(), denseSpec.seed(), denseSpec.eval(), denseSpec.evalSeqlen(), denseSpec.evalWindows(),
-                denseSpec.batch(), dense, false, 2, PruneJob.Export.DENSE), JobProgress.NONE);
+                denseSpec.batch(), dense, false, 2, PruneJob.Export.DENSE, null), JobProgress.NONE);
         // 20% of the decoder linear weights (1,769,472 in tiny-llama), to within one MLP channel per block
         assertEquals(0.2 * 1_769_472, small.paramsBefore() - small.paramsAfter(), 4 * 3 * 192);
         assertEquals(small.paramsAfter(), stock.paramsAfter());
@@ -129,10 +134,38 @@ class PruneJobTest {
         byte[] weights = Files.readAllBytes(out.resolve("model.safetensors"));
         var again = assertThrows(RuntimeException.class, () -> PruneJob.run(
                 spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.2, 1, out, false, 1), JobProgress.NONE));
-        assertTrue(again.getMessage().contains("already holds a pruning run"), again.getMessage());
+        assertTrue(again.getMessage().contains("already holds a run"), again.getMessage());
         var other = assertThrows(RuntimeException.class, () -> PruneJob.run(
                 spec(PruneMethod.MAGNITUDE, Structure.UNSTRUCTURED, 0.4, 1, out, true, 1), JobProgress.NONE));
         assertTrue(other.getMessage().contains("belongs to another job"), other.getMessage());
         assertArrayEquals(weights, Files.readAllBytes(out.resolve("model.safetensors")));
+    }
+
+    /**
+     * LoRA between shots: the merged adapters keep every pruned row and column at zero (each shot still removes its
+     * target), they lower the perplexity against the same run without them, and a killed run resumes to the same bytes.
+     */
+    @Test
+    void loraBetweenShotsKeepsThePrunedZerosHelpsAndResumes() throws Exception {
+        PruneJob.LoraBetweenShots lora = new PruneJob.LoraBetweenShots(4, 1e-3);
+        Path plain = tmp.resolve("plain");
+        PruneJob.Result without = PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.ROWS_COLS, 0.4, 2, plain, false, 2),
+                JobProgress.NONE);
+        Path whole = tmp.resolve("lora-whole");
+        PruneJob.Result with = PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.ROWS_COLS, 0.4, 2, whole, false, 2,
+                lora), JobProgress.NONE);
+        for (var shot : with.report().get("shots")) {
+            assertTrue(shot.get("achieved").asDouble() >= 0.999 * shot.get("target").asDouble(), shot.toString());
+            assertTrue(shot.get("seconds").has("lora"));
+        }
+        assertEquals(without.paramsAfter(), with.paramsAfter(), 0.002 * without.paramsAfter());
+        assertTrue(with.perplexity() < without.perplexity(), with.perplexity() + " vs " + without.perplexity());
+
+        Path killed = tmp.resolve("lora-killed");
+        assertThrows(IllegalStateException.class, () -> PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.ROWS_COLS,
+                0.4, 2, killed, false, 2, lora), killedAt("shot 2/2 LoRA")));
+        PruneJob.run(spec(PruneMethod.MAGNITUDE, Structure.ROWS_COLS, 0.4, 2, killed, true, 1, lora), JobProgress.NONE);
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(killed.resolve("model.safetensors")));
     }
 }

@@ -27,6 +27,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -103,6 +104,14 @@ public final class Transformer implements AutoCloseable {
     Transformer withBlocks(ModelLayout newLayout, List<DecoderBlock> newBlocks) {
         return new Transformer(config, newLayout, names, dtype, tokenEmbedding, positionEmbedding, projectIn,
                 projectOut, List.copyOf(newBlocks), finalNorm, head, sourceParameters);
+    }
+
+    /**
+     * A view of this model whose decoder linear layers are replaced by {@code replace}'s results (e.g. the same layers
+     * with LoRA adapters): it shares every weight with this model, which stays the owner; close only this one.
+     */
+    public Transformer withLinears(UnaryOperator<Linear> replace) {
+        return withBlocks(layout, blocks.stream().map(b -> b.withLinears(replace)).toList());
     }
 
     public ModelConfig config() {

@@ -2,6 +2,7 @@ package dev.lancet.engine.nn;
 
 import dev.lancet.engine.linalg.Blas;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -21,6 +22,12 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
     /** q, k, v, o. */
     public List<Linear> linears() {
         return List.of(q, k, v, o);
+    }
+
+    /** The same attention with each linear layer replaced by {@code replace}'s result. */
+    public Attention withLinears(UnaryOperator<Linear> replace) {
+        return new Attention(replace.apply(q), replace.apply(k), replace.apply(v), replace.apply(o), heads, kvHeads,
+                headDim, rope);
     }
 
     private int group() {

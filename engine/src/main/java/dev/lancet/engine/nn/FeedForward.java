@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** The position-wise MLP of a decoder block. */
@@ -17,4 +18,7 @@ public sealed interface FeedForward permits ReluMlp, GatedMlp {
 
     /** The linear layers, in execution order. */
     List<Linear> linears();
+
+    /** The same MLP with each linear layer replaced by {@code replace}'s result. */
+    FeedForward withLinears(UnaryOperator<Linear> replace);
 }

@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -31,5 +32,10 @@ public record GatedMlp(Linear gate, Linear up, Linear down) implements FeedForwa
     @Override
     public List<Linear> linears() {
         return List.of(gate, up, down);
+    }
+
+    @Override
+    public FeedForward withLinears(UnaryOperator<Linear> replace) {
+        return new GatedMlp(replace.apply(gate), replace.apply(up), replace.apply(down));
     }
 }

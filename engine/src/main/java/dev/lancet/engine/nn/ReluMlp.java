@@ -1,6 +1,7 @@
 package dev.lancet.engine.nn;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
@@ -24,5 +25,10 @@ public record ReluMlp(Linear fc1, Linear fc2) implements FeedForward {
     @Override
     public List<Linear> linears() {
         return List.of(fc1, fc2);
+    }
+
+    @Override
+    public FeedForward withLinears(UnaryOperator<Linear> replace) {
+        return new ReluMlp(replace.apply(fc1), replace.apply(fc2));
     }
 }
