@@ -9,8 +9,8 @@ import picocli.CommandLine.Option;
 /** The {@code lancet} command line: one subcommand per job. */
 @Command(name = "lancet", mixinStandardHelpOptions = true, version = "lancet 0.1.0",
         description = "Curvature-aware pruning of Hugging Face causal LMs (OPT, Llama) on the JVM.",
-        subcommands = {PruneCommand.class, EvalCommand.class, CurvatureCommand.class, EditCommand.class, SynthCommand.class,
-                BenchCommand.class, DaemonCommand.class, ClientCommand.class})
+        subcommands = {PruneCommand.class, RecoverCommand.class, EvalCommand.class, CurvatureCommand.class,
+                EditCommand.class, SynthCommand.class, BenchCommand.class, DaemonCommand.class, ClientCommand.class})
 public final class Lancet implements Runnable {
 
     /** Exit code for bad input (files, flags, data): the message says what and where. */

@@ -132,6 +132,14 @@ public final class PruneOptions {
             description = "shrunk (heads and channels removed) or dense (the input's shapes, zeros where groups were removed: stock HF shapes). Default: ${DEFAULT-VALUE}.")
     String export = "shrunk";
 
+    @Option(names = "--lora-between-shots", paramLabel = "STEPS",
+            description = "LoRA steps (rank 8) on the calibration windows after each shot, merged before the next "
+                    + "curvature pass (0: none; default: ${DEFAULT-VALUE}).")
+    int loraBetweenShots = 0;
+
+    @Option(names = "--lora-lr", paramLabel = "LR", description = "Peak learning rate of --lora-between-shots, decaying linearly to 0 (default: ${DEFAULT-VALUE}, the reference's).")
+    double loraLr = 1e-4;
+
     @Option(names = "--slice-head", description = "slicegpt: slice the head's input too (default: kept whole, as the reference).")
     boolean sliceHead;
 
@@ -213,7 +221,15 @@ public final class PruneOptions {
                 calibration != null ? calibration : List.of(Defaults.calibrationText()), samples(), seqlen(),
                 parse(Sampling.class, "--sampling", sampling), seed, eval != null ? eval : Defaults.evalText(),
                 evalSeqlen, evalWindows, batch, out != null ? out : defaultOut, resume,
-                workers != null ? workers : PruneJob.defaultWorkers(), parse(PruneJob.Export.class, "--export", export));
+                workers != null ? workers : PruneJob.defaultWorkers(), parse(PruneJob.Export.class, "--export", export),
+                null, loraBetweenShots());
+    }
+
+    private PruneJob.LoraBetweenShots loraBetweenShots() {
+        if (loraBetweenShots < 0) {
+            throw new IllegalArgumentException("--lora-between-shots must be >= 0 (0: none), got " + loraBetweenShots);
+        }
+        return loraBetweenShots == 0 ? null : new PruneJob.LoraBetweenShots(loraBetweenShots, loraLr);
     }
 
     private PruneSettings settings() {
@@ -284,7 +300,8 @@ public final class PruneOptions {
     PruneRequest toRequest() {
         PruneRequest.Builder r = PruneRequest.newBuilder().setMethod(method).setStructure(structure)
                 .setSchedule(schedule).setSampling(sampling).setSeed(seed).setEvalSeqlen(evalSeqlen)
-                .setEvalWindows(evalWindows).setBatch(batch).setResume(resume).setExport(export).setSliceHead(sliceHead);
+                .setEvalWindows(evalWindows).setBatch(batch).setResume(resume).setExport(export).setSliceHead(sliceHead)
+                .setLoraBetweenShots(loraBetweenShots).setLoraLr(loraLr);
         if (target != null) {
             r.setTarget(target);
         }
@@ -365,6 +382,8 @@ public final class PruneOptions {
         o.aggregation = r.hasAggregation() ? r.getAggregation() : null;
         o.layers = r.hasLayers() ? r.getLayers() : null;
         o.sliceHead = r.getSliceHead();
+        o.loraBetweenShots = r.getLoraBetweenShots();
+        o.loraLr = r.hasLoraLr() ? r.getLoraLr() : o.loraLr;
         return o.toSpec(defaultOut);
     }
 

@@ -17,6 +17,9 @@ import dev.lancet.engine.io.TensorInfo;
 import dev.lancet.engine.llmpruner.TaylorGradients;
 import dev.lancet.engine.llmpruner.TaylorSelection;
 import dev.lancet.engine.llmpruner.TaylorSettings;
+import dev.lancet.engine.lora.LoraModel;
+import dev.lancet.engine.lora.LoraSettings;
+import dev.lancet.engine.lora.LoraTrainer;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.DenseExport;
@@ -82,19 +85,21 @@ public final class PruneJob {
      * @param firstShotCurvature factor file of the dense model's curvature (e.g. a daemon's state, grown batch by
      *                    batch) used by the first shot instead of calibrating; null: calibrate on {@code calibration}.
      *                    Later shots always calibrate the pruned model on {@code calibration}.
+     * @param loraBetweenShots LoRA steps on the calibration windows after each shot, merged before the next; null: none
      */
     public record Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
                        Schedule schedule, List<Path> calibration, int samples, int seqlen,
                        CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
-                       int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature) {
+                       int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature,
+                       LoraBetweenShots loraBetweenShots) {
 
-        /** A job that calibrates every shot itself. */
+        /** A job that calibrates every shot itself, with no LoRA between shots. */
         public Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
                     Schedule schedule, List<Path> calibration, int samples, int seqlen,
                     CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
                     int batch, Path out, boolean resume, int workers, Export export) {
             this(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
-                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null);
+                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null, null);
         }
 
         public Spec {
@@ -117,7 +122,8 @@ public final class PruneJob {
         /** The same job with another output directory, resumed there or not, and its first shot's curvature. */
         public Spec withOut(Path out, boolean resume, Path firstShotCurvature) {
             return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
-                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature);
+                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature,
+                    loraBetweenShots);
         }
 
         /** A job of the LLM Surgeon or one of its baselines that calibrates every shot itself. */
@@ -126,7 +132,7 @@ public final class PruneJob {
                     Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
                     Export export) {
             this(model, settings, null, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
-                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null);
+                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null, null);
         }
 
         /** LLM-Pruner removes coupled groups. */
@@ -152,6 +158,9 @@ public final class PruneJob {
             job.put("export", export.name());
             if (firstShotCurvature != null) {
                 job.put("first_shot_curvature", firstShotCurvature.toAbsolutePath().normalize().toString());
+            }
+            if (loraBetweenShots != null) {
+                job.put("lora_between_shots", loraBetweenShots.steps()).put("lora_lr", loraBetweenShots.learningRate());
             }
             return job;
         }
@@ -179,6 +188,17 @@ public final class PruneJob {
         job.put("samples", samples).put("seqlen", seqlen).put("sampling", sampling.name()).put("seed", seed);
         job.put("eval", eval.toAbsolutePath().normalize().toString()).put("eval_seqlen", evalSeqlen)
                 .put("eval_windows", evalWindows).put("batch", batch);
+    }
+
+    /**
+     * LoRA between shots (LLM Surgeon's interleaved first-order updates, which its reference code ships broken):
+     * {@code steps} AdamW steps of fresh rank-8 adapters on the calibration windows after each shot (the last one
+     * included, as the reference), decaying linearly from {@code learningRate} to 0, merged before the next curvature.
+     */
+    public record LoraBetweenShots(int steps, double learningRate) {
+        public LoraBetweenShots {
+            new LoraTrainer.Schedule(learningRate, 0, steps);
+        }
     }
 
     /**
@@ -214,6 +234,9 @@ public final class PruneJob {
                 long parameters = input.tensors().stream().mapToLong(TensorInfo::elements).sum();
                 TaylorSelection.check(input.layout(), Math.round(spec.target() * parameters),
                         spec.taylor().range(input.layout().numBlocks()));
+            }
+            if (spec.loraBetweenShots() != null) {
+                LoraModel.check(input.layout(), LoraSettings.defaults(spec.seed()));
             }
             CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(),
                     spec.sampling(), spec.seed());
@@ -309,6 +332,11 @@ public final class PruneJob {
         private void shot(int shot) throws InterruptedException, IOException {
             double fraction = spec.schedule().sparsity(shot, spec.shots(), spec.target());
             ShotWork work = spec.taylor() != null ? taylorShot(shot, fraction) : obsShot(shot, fraction);
+            long loraStart = System.nanoTime();
+            if (spec.loraBetweenShots() != null) {
+                tune(shot);
+            }
+            double loraSeconds = (System.nanoTime() - loraStart) / 1e9;
             long evalStart = System.nanoTime();
             double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
             double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
@@ -319,8 +347,12 @@ public final class PruneJob {
                 // +∞ when every candidate goes; JSON has no infinity
                 s.put("threshold", Double.isFinite(work.threshold()) ? work.threshold() : Double.MAX_VALUE);
             }
-            s.putObject("seconds").put("calibration", work.calibrationSeconds()).put("solve", work.solveSeconds())
-                    .put("evaluation", evalSeconds);
+            ObjectNode seconds = s.putObject("seconds").put("calibration", work.calibrationSeconds())
+                    .put("solve", work.solveSeconds());
+            if (spec.loraBetweenShots() != null) {
+                seconds.put("lora", loraSeconds);
+            }
+            seconds.put("evaluation", evalSeconds);
             s.set("layers", layerReports(work.units()));
             s.set("blocks", blockReports(work.units()));
             ObjectNode state = JSON.createObjectNode();
@@ -380,6 +412,29 @@ public final class PruneJob {
             progress.report(phase, 0, source.windows());
             return TaylorGradients.of(model, source, spec.taylor().importance().needsFisher(), spec.batch(),
                     done -> progress.report(phase, done, source.windows()));
+        }
+
+        /**
+         * Trains fresh adapters (seeded by the run's seed and the shot) on the calibration windows, batch after batch,
+         * and merges them: the pruned zeros stay zero. The rank shrinks to the narrowest layer left if it must.
+         */
+        private void tune(int shot) {
+            LoraBetweenShots between = spec.loraBetweenShots();
+            int narrowest = model.layout().linears().stream().mapToInt(l -> Math.min(l.in(), l.out())).min().orElseThrow();
+            LoraSettings defaults = LoraSettings.defaults(spec.seed() * 1_000_003L + shot);
+            LoraSettings settings = defaults.withRank(Math.min(defaults.rank(), narrowest));
+            String phase = "shot " + shot + "/" + spec.shots() + " LoRA steps";
+            progress.report(phase, 0, between.steps());
+            try (LoraModel lora = LoraModel.attach(model, settings);
+                 LoraTrainer trainer = new LoraTrainer(lora, new LoraTrainer.Schedule(between.learningRate(), 0,
+                         between.steps()))) {
+                int batches = source.batches(spec.batch());
+                for (int step = 0; step < between.steps(); step++) {
+                    trainer.step(List.of(source.batch(step % batches, spec.batch())));
+                    progress.report(phase, step + 1, between.steps());
+                }
+                lora.merge();
+            }
         }
 
         private KfacState calibrate(int shot) throws InterruptedException {

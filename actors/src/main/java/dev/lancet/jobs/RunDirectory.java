@@ -52,7 +52,7 @@ final class RunDirectory {
             return new RunDirectory(dir, fingerprint, null);
         }
         if (!resume) {
-            throw new CheckpointException(dir, "already holds a pruning run; resume it or choose another output directory");
+            throw new CheckpointException(dir, "already holds a run; resume it or choose another output directory");
         }
         ObjectNode progress;
         try {
@@ -96,12 +96,27 @@ final class RunDirectory {
         return dir.resolve(progress.get("checkpoint").asText());
     }
 
+    /** What a checkpoint holds, written into the (temporary) directory it is given. */
+    @FunctionalInterface
+    interface Contents {
+        void writeTo(Path dir) throws IOException;
+    }
+
     /** Saves shot {@code shot}'s model, then records it with {@code state} (reports and figures so far). */
     void completeShot(int shot, Transformer model, Checkpoint source, ObjectNode state) throws IOException {
+        complete(shot, dir -> CheckpointWriter.save(model, source, dir, DType.F32), state);
+    }
+
+    /**
+     * Writes checkpoint {@code shot} (a shot, or a segment of training steps) with {@code contents}, then records it
+     * with {@code state}; the previous checkpoint is dropped only after that.
+     */
+    void complete(int shot, Contents contents, ObjectNode state) throws IOException {
         String name = "shot-" + shot;
         Path temp = dir.resolve(".tmp-" + name);
         AtomicFiles.deleteTree(temp);
-        CheckpointWriter.save(model, source, temp, DType.F32);
+        Files.createDirectories(temp);
+        contents.writeTo(temp);
         Path target = dir.resolve(name);
         AtomicFiles.deleteTree(target);
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);

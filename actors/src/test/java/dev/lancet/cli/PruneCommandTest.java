@@ -2,7 +2,6 @@ package dev.lancet.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -32,12 +31,8 @@ class PruneCommandTest {
 
     private void assertRefused(String problem, String... flags) {
         Path out = tmp.resolve("refused");
-        CliRun run = prune(out, flags);
-        assertEquals(Lancet.BAD_INPUT, run.exitCode(), run.err());
-        String err = run.err().strip();
-        assertFalse(err.contains("\n"), "one line expected, got:\n" + err);
-        assertTrue(err.contains(problem), "says '" + problem + "': " + err);
-        assertFalse(Files.exists(out), "nothing written for " + String.join(" ", flags));
+        CliRun.assertRefused(out, problem, Stream.concat(Stream.of("prune", "--out", out.toString()), Stream.of(flags))
+                .toArray(String[]::new));
     }
 
     @Test

@@ -24,7 +24,7 @@ class PruneQualityTest {
     private double perplexity(PruneMethod method) throws Exception {
         Path out = tmp.resolve(method.name());
         PruneSettings settings = PruneSettings.defaults(method, Structure.ROWS_COLS);
-        return PruneJob.run(PruneSpecs.spec(settings, 0.25, 8, 32, 128, out, false, 2), JobProgress.NONE).perplexity();
+        return PruneJob.run(PruneSpecs.spec(settings, 0.25, 8, 32, 128, out, false, 2, null), JobProgress.NONE).perplexity();
     }
 
     @Test

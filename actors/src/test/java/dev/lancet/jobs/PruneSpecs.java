@@ -43,13 +43,19 @@ final class PruneSpecs {
     }
 
     static PruneJob.Spec spec(PruneSettings settings, double target, int shots, Path out, boolean resume, int workers) {
-        return spec(settings, target, shots, 8, 64, out, resume, workers);
+        return spec(settings, target, shots, 8, 64, out, resume, workers, null);
+    }
+
+    /** With LoRA steps between shots ({@code lora}; null: none). */
+    static PruneJob.Spec spec(PruneMethod method, Structure structure, double target, int shots, Path out,
+                              boolean resume, int workers, PruneJob.LoraBetweenShots lora) {
+        return spec(PruneSettings.defaults(method, structure), target, shots, 8, 64, out, resume, workers, lora);
     }
 
     static PruneJob.Spec spec(PruneSettings settings, double target, int shots, int samples, int seqlen, Path out,
-                              boolean resume, int workers) {
-        return new PruneJob.Spec(Fixtures.tinyLlama(), settings, target, shots,
-                Schedule.LINEAR, List.of(Fixtures.calibrationText()), samples, seqlen, CalibrationSource.Sampling.RANDOM, 5,
-                evalText(), 64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK);
+                              boolean resume, int workers, PruneJob.LoraBetweenShots lora) {
+        return new PruneJob.Spec(Fixtures.tinyLlama(), settings, null, target, shots, Schedule.LINEAR,
+                List.of(Fixtures.calibrationText()), samples, seqlen, CalibrationSource.Sampling.RANDOM, 5, evalText(),
+                64, 16, 8, out, resume, workers, PruneJob.Export.SHRUNK, null, lora);
     }
 }

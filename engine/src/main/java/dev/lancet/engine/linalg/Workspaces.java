@@ -34,6 +34,8 @@ public final class Workspaces {
     public static final String PRUNE = "lancet-prune";
     /** One part of a pruning step inside {@link #PRUNE} (an element chunk, one set's cost), recycled after each. */
     public static final String PRUNE_PART = "lancet-prune-part";
+    /** One optimizer step over the LoRA adapters' parameters: its temporaries. */
+    public static final String OPTIMIZER = "lancet-optimizer";
     /** The KFAC benchmark: every layer's fold of one batch in one scope. */
     public static final String BENCH_KFAC = "lancet-bench-kfac";
 

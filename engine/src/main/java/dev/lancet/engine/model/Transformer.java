@@ -32,6 +32,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -155,6 +156,14 @@ public final class Transformer implements AutoCloseable {
 
     boolean projectsEmbeddings() {
         return projectIn != null;
+    }
+
+    /**
+     * A view of this model whose decoder linear layers are replaced by {@code replace}'s results (e.g. the same layers
+     * with LoRA adapters): it shares every weight with this model, which stays the owner; close only this one.
+     */
+    public Transformer withLinears(UnaryOperator<Linear> replace) {
+        return withBlocks(layout, blocks.stream().map(b -> b.withLinears(replace)).toList());
     }
 
     public ModelConfig config() {

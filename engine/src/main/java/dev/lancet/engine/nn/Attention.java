@@ -34,6 +34,11 @@ public record Attention(Linear q, Linear k, Linear v, Linear o, int heads, int k
         return new Attention(q, k, v, f.apply(o), heads, kvHeads, headDim, rope);
     }
 
+    /** The same attention with each linear layer replaced by {@code replace}'s result. */
+    public Attention withLinears(UnaryOperator<Linear> replace) {
+        return mapInputs(replace).mapOutput(replace);
+    }
+
     private int group() {
         return heads / kvHeads;
     }

@@ -24,4 +24,9 @@ public sealed interface FeedForward permits ReluMlp, GatedMlp {
 
     /** The linear layers, in execution order. */
     List<Linear> linears();
+
+    /** The same MLP with each linear layer replaced by {@code replace}'s result. */
+    default FeedForward withLinears(UnaryOperator<Linear> replace) {
+        return mapInputs(replace).mapOutput(replace);
+    }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.FiniteDifferences;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.nn.Backprop;
@@ -137,34 +138,15 @@ class GradientCheckTest {
                 INDArray gradient = backprop.gradients().get(layer.name() + ".weight");
                 // Σ gᵀa over labelled rows is the weight gradient: the stream carries exactly what KFAC needs
                 assertTrue(tapGradients.get(layer.name()).equalsWithEps(gradient, 1e-10), layer.name());
-                checked += checkEntries(model, tokens, layer.weight(), gradient, random, layer.name() + ".weight");
+                checked += FiniteDifferences.check(model, tokens, layer.weight(), gradient, random, layer.name() + ".weight",
+                        2);
                 if (layer.bias() != null) {
-                    checked += checkEntries(model, tokens, layer.bias(), backprop.gradients().get(layer.name() + ".bias"),
-                            random, layer.name() + ".bias");
+                    checked += FiniteDifferences.check(model, tokens, layer.bias(),
+                            backprop.gradients().get(layer.name() + ".bias"), random, layer.name() + ".bias", 2);
                 }
             }
             assertTrue(checked >= 2 * model.linears().size());
         }
-    }
-
-    private static int checkEntries(Transformer model, TokenBatch tokens, INDArray parameter, INDArray gradient,
-                                    SplittableRandom random, String name) {
-        INDArray flat = parameter.reshape(parameter.length());
-        INDArray flatGradient = gradient.reshape(gradient.length());
-        double eps = 1e-5;
-        for (int k = 0; k < 2; k++) {
-            long i = random.nextLong(parameter.length());
-            double original = flat.getDouble(i);
-            flat.putScalar(i, original + eps);
-            double up = model.loss(tokens).nllSum();
-            flat.putScalar(i, original - eps);
-            double down = model.loss(tokens).nllSum();
-            flat.putScalar(i, original);
-            double numeric = (up - down) / (2 * eps);
-            double analytic = flatGradient.getDouble(i);
-            assertEquals(numeric, analytic, 1e-7 + 1e-5 * Math.abs(numeric), name + "[" + i + "]");
-        }
-        return 2;
     }
 
     @Test
