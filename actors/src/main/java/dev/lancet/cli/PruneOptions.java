@@ -215,7 +215,7 @@ public final class PruneOptions {
         if (slices()) {
             throw new IllegalArgumentException("--method " + SLICEGPT + " is not a multi-shot pruning job");
         }
-        boolean llmPruner = method.equals(LLM_PRUNER);
+        boolean llmPruner = llmPruner();
         return new PruneJob.Spec(modelOrDefault(), llmPruner ? null : settings(), llmPruner ? taylor() : null,
                 target(), shots != null ? shots : llmPruner ? 1 : 8, parse(Schedule.class, "--schedule", schedule),
                 calibration != null ? calibration : List.of(Defaults.calibrationText()), samples(), seqlen(),
@@ -249,27 +249,31 @@ public final class PruneOptions {
             throw new IllegalArgumentException(LLM_PRUNER + " removes coupled groups (--structure groups), not "
                     + structure);
         }
-        return new TaylorSettings(parse(Importance.class, "--importance", importance != null ? importance : "element1"),
+        return new TaylorSettings(parse(Importance.class, "--importance", importanceName()),
                 parse(Aggregation.class, "--aggregation", aggregation != null ? aggregation : "sum"),
                 layers != null ? LayerRange.parse(layers) : null, seed);
     }
 
     /** The method's own defaults where a flag is not given: LLM-Pruner's are the reference's. */
     private double target() {
-        return target != null ? target : method.equals(LLM_PRUNER) ? 0.2 : 0.25;
+        return target != null ? target : llmPruner() ? 0.2 : 0.25;
     }
 
     private int samples() {
-        return samples != null ? samples : method.equals(LLM_PRUNER) ? 10 : 128;
+        return samples != null ? samples : llmPruner() ? 10 : 128;
     }
 
     private int seqlen() {
-        return seqlen != null ? seqlen : method.equals(LLM_PRUNER) ? 64 : 128;
+        return seqlen != null ? seqlen : llmPruner() ? 64 : 128;
     }
 
     /** Whether these options ask for SliceGPT, which {@link SliceJob} runs instead of {@link PruneJob}. */
     boolean slices() {
         return method.equals(SLICEGPT);
+    }
+
+    private boolean llmPruner() {
+        return method.equals(LLM_PRUNER);
     }
 
     /** The SliceGPT job these options describe (the flags of multi-shot pruning do not apply). */
@@ -288,7 +292,7 @@ public final class PruneOptions {
     Path defaultOut() {
         return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
                 modelOrDefault().toAbsolutePath().normalize().getFileName(), method,
-                slices() ? "residual" : method.equals(LLM_PRUNER) ? importanceName() : structure.replace(":", ""),
+                slices() ? "residual" : llmPruner() ? importanceName() : structure.replace(":", ""),
                 Math.round(100 * target())));
     }
 

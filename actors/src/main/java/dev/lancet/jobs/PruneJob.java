@@ -93,15 +93,6 @@ public final class PruneJob {
                        int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature,
                        LoraBetweenShots loraBetweenShots) {
 
-        /** A job that calibrates every shot itself, with no LoRA between shots. */
-        public Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
-                    Schedule schedule, List<Path> calibration, int samples, int seqlen,
-                    CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
-                    int batch, Path out, boolean resume, int workers, Export export) {
-            this(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
-                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null, null);
-        }
-
         public Spec {
             calibration = List.copyOf(calibration);
             if ((settings == null) == (taylor == null)) {
@@ -124,15 +115,6 @@ public final class PruneJob {
             return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
                     eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature,
                     loraBetweenShots);
-        }
-
-        /** A job of the LLM Surgeon or one of its baselines that calibrates every shot itself. */
-        public Spec(Path model, PruneSettings settings, double target, int shots, Schedule schedule,
-                    List<Path> calibration, int samples, int seqlen, CalibrationSource.Sampling sampling, long seed,
-                    Path eval, int evalSeqlen, int evalWindows, int batch, Path out, boolean resume, int workers,
-                    Export export) {
-            this(model, settings, null, target, shots, schedule, calibration, samples, seqlen, sampling, seed, eval,
-                    evalSeqlen, evalWindows, batch, out, resume, workers, export, null, null);
         }
 
         /** LLM-Pruner removes coupled groups. */

@@ -91,8 +91,8 @@ class PruneJobTest {
     private static PruneJob.Spec llmPruner(Path out, boolean resume) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), null,
                 new TaylorSettings(Importance.ELEMENT1, Aggregation.SUM, null, 0), 0.1, 1, Schedule.LINEAR,
-                List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, PruneSpecs.evalText(), 64, 16, 8,
-                out, resume, 1, PruneJob.Export.SHRUNK);
+                List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, PruneSpecs.evalText(),
+                64, 16, 8, out, resume, 1, PruneJob.Export.SHRUNK, null, null);
     }
 
     /**
@@ -106,10 +106,10 @@ class PruneJobTest {
         PruneJob.Result small = PruneJob.run(spec(PruneMethod.SURGEON, Structure.GROUPS, 0.2, 2, shrunk, false, 2),
                 JobProgress.NONE);
         PruneJob.Spec denseSpec = spec(PruneMethod.SURGEON, Structure.GROUPS, 0.2, 2, dense, false, 2);
-        PruneJob.Result stock = PruneJob.run(new PruneJob.Spec(denseSpec.model(), denseSpec.settings(), 0.2, 2,
+        PruneJob.Result stock = PruneJob.run(new PruneJob.Spec(denseSpec.model(), denseSpec.settings(), null, 0.2, 2,
                 denseSpec.schedule(), denseSpec.calibration(), denseSpec.samples(), denseSpec.seqlen(),
                 denseSpec.sampling(), denseSpec.seed(), denseSpec.eval(), denseSpec.evalSeqlen(), denseSpec.evalWindows(),
-                denseSpec.batch(), dense, false, 2, PruneJob.Export.DENSE), JobProgress.NONE);
+                denseSpec.batch(), dense, false, 2, PruneJob.Export.DENSE, null, null), JobProgress.NONE);
         // 20% of the decoder linear weights (1,769,472 in tiny-llama), to within one MLP channel per block
         assertEquals(0.2 * 1_769_472, small.paramsBefore() - small.paramsAfter(), 4 * 3 * 192);
         assertEquals(small.paramsAfter(), stock.paramsAfter());
