@@ -57,6 +57,8 @@ class PruneCommandTest {
         assertRefused("2:4 needs input widths that are multiples of 4; model.layers.0.self_attn.q_proj has 50 inputs",
                 "--model", odd.toString(), "--structure", "2:4");
         assertRefused("job file not found", "--job", tmp.resolve("missing.conf").toString());
+        assertRefused("--lora-between-shots must be >= 0 (0: none), got -1", "--lora-between-shots", "-1");
+        assertRefused("the learning rate must be positive, got 0.0", "--lora-between-shots", "5", "--lora-lr", "0");
     }
 
     /** Every example job parses into valid flags (a zero shot count, given last, stops it before any work). */
