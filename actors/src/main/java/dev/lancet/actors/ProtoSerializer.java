@@ -21,6 +21,7 @@ import dev.lancet.proto.Counted;
 import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.LayerActivations;
 import dev.lancet.proto.OpenUnits;
+import dev.lancet.proto.ReleaseUnits;
 import dev.lancet.proto.RestoreRequest;
 import dev.lancet.proto.ShotSolved;
 import dev.lancet.proto.SnapshotRequest;
@@ -29,6 +30,7 @@ import dev.lancet.proto.SnapshotTaken;
 import dev.lancet.proto.SolveShot;
 import dev.lancet.proto.StartCalibration;
 import dev.lancet.proto.UnitsApplied;
+import dev.lancet.proto.UnitsFailed;
 import dev.lancet.proto.UnitsOpened;
 import java.io.NotSerializableException;
 import java.util.HashMap;
@@ -98,7 +100,11 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             }),
             new Binding(PruneCoordinator.Counted.class, "prune.counted", (b, r) -> {
                 Counted m = Counted.parseFrom(b);
-                return new PruneCoordinator.Counted(m.getRound(), m.getCount());
+                return new PruneCoordinator.Counted(m.getRound(), m.getWorker(), m.getCount());
+            }),
+            new Binding(PruneCoordinator.Failed.class, "prune.failed", (b, r) -> {
+                UnitsFailed m = UnitsFailed.parseFrom(b);
+                return new PruneCoordinator.Failed(m.getWorker(), m.getReason());
             }),
             new Binding(PruneCoordinator.Applied.class, "prune.applied", (b, r) -> {
                 UnitsApplied m = UnitsApplied.parseFrom(b);
@@ -112,16 +118,21 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             }),
             new Binding(PruneWorker.Open.class, "prune-worker.open", (b, r) -> {
                 OpenUnits m = OpenUnits.parseFrom(b);
-                return new PruneWorker.Open(m.getUnitsList(), r.resolveActorRef(m.getReplyTo()));
+                return new PruneWorker.Open(PruneWorker.Assignment.fromProto(m.getAssignment()),
+                        r.resolveActorRef(m.getReplyTo()));
             }),
             new Binding(PruneWorker.Count.class, "prune-worker.count", (b, r) -> {
                 CountAt m = CountAt.parseFrom(b);
-                return new PruneWorker.Count(m.getRound(), m.getTau(), r.resolveActorRef(m.getReplyTo()));
+                return new PruneWorker.Count(m.getRound(), m.getTau(), PruneWorker.Assignment.fromProto(m.getAssignment()),
+                        r.resolveActorRef(m.getReplyTo()));
             }),
             new Binding(PruneWorker.Apply.class, "prune-worker.apply", (b, r) -> {
                 ApplyAt m = ApplyAt.parseFrom(b);
-                return new PruneWorker.Apply(m.getTau(), r.resolveActorRef(m.getReplyTo()));
-            }));
+                return new PruneWorker.Apply(m.getTau(), PruneWorker.Assignment.fromProto(m.getAssignment()),
+                        r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(PruneWorker.Release.class, "prune-worker.release", (b, r) -> new PruneWorker.Release(
+                    PruneWorker.Assignment.fromProto(ReleaseUnits.parseFrom(b).getAssignment()))));
 
     private static final Map<Class<? extends WireMessage>, String> MANIFESTS = new HashMap<>();
     private static final Map<String, Reader> READERS = new HashMap<>();

@@ -26,7 +26,6 @@ import dev.lancet.engine.model.DenseExport;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
-import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.prune.Structure;
@@ -37,18 +36,11 @@ import dev.lancet.engine.text.Windows;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
 import java.util.stream.IntStream;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.DispatcherSelector;
-import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -194,17 +186,13 @@ public final class PruneJob {
     private PruneJob() {
     }
 
-    /** Opens unit i of a shot for the workers; {@link ShotUnits#open} outside of tests. */
-    @FunctionalInterface
-    interface UnitOpener {
-        PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings);
-    }
-
     public static Result run(Spec spec, JobProgress progress) throws InterruptedException, IOException {
-        return run(spec, progress, ShotUnits::open);
+        return run(spec, progress, new LocalSolver(spec.workers()));
     }
 
-    static Result run(Spec spec, JobProgress progress, UnitOpener units) throws InterruptedException, IOException {
+    /** Runs the job with its shots solved by {@code solver} (the output does not depend on which). */
+    public static Result run(Spec spec, JobProgress progress, ShotSolver solver)
+            throws InterruptedException, IOException {
         long start = System.nanoTime();
         try (Checkpoint input = Checkpoint.open(spec.model());
              Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
@@ -229,7 +217,7 @@ public final class PruneJob {
                 return result(spec.out(), run.recorded("report"), start);
             }
             Files.createDirectories(spec.out());
-            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, units, start).all();
+            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, solver, start).all();
         }
     }
 
@@ -248,14 +236,14 @@ public final class PruneJob {
         private final Windows shotWindows;
         private final RunDirectory run;
         private final JobProgress progress;
-        private final UnitOpener units;
+        private final ShotSolver solver;
         private final long start;
         private final long prunable;
         private final ObjectNode report;
         private Transformer model;
 
         Shots(Spec spec, Checkpoint input, CalibrationSource source, Windows allWindows, Windows shotWindows,
-              RunDirectory run, JobProgress progress, UnitOpener units, long start) {
+              RunDirectory run, JobProgress progress, ShotSolver solver, long start) {
             this.spec = spec;
             this.input = input;
             this.source = source;
@@ -263,7 +251,7 @@ public final class PruneJob {
             this.shotWindows = shotWindows;
             this.run = run;
             this.progress = progress;
-            this.units = units;
+            this.solver = solver;
             this.start = start;
             this.prunable = ShotUnits.prunable(input.layout());
             JsonNode recorded = run.recorded("report");
@@ -343,7 +331,7 @@ public final class PruneJob {
         }
 
         /** LLM Surgeon and its baselines: KFAC curvature through the actors, one threshold through the workers. */
-        private ShotWork obsShot(int shot, double fraction) throws InterruptedException {
+        private ShotWork obsShot(int shot, double fraction) throws InterruptedException, IOException {
             long target = Math.round(fraction * prunable);
             // coupled groups leave the model physically: what earlier shots took is no longer there to count
             long removedBefore = prunable - ShotUnits.prunable(model.layout());
@@ -426,11 +414,22 @@ public final class PruneJob {
         }
 
         /** Solves the shot with the coordinator; a failed worker restarts the shot from its checkpoint's weights. */
-        private PruneCoordinator.Solved solve(int shot, KfacState curvature, long target) throws InterruptedException {
+        private PruneCoordinator.Solved solve(int shot, KfacState curvature, long target)
+                throws InterruptedException, IOException {
             String phase = "shot " + shot + "/" + spec.shots() + " solve";
+            Path checkpoint = (shot == 1 ? spec.model() : run.lastCheckpoint()).toAbsolutePath();
             for (int attempt = 1; ; attempt++) {
                 progress.report(phase, 0, 1);
-                PruneCoordinator.Solved solved = solveOnce(curvature, target);
+                Path work = spec.out().toAbsolutePath().resolve(".tmp-shot-" + shot + "-" + attempt);
+                AtomicFiles.deleteTree(work);
+                Files.createDirectories(work);
+                PruneCoordinator.Solved solved;
+                try {
+                    solved = solver.solve(new ShotSolver.Shot(model, checkpoint, curvature, spec.settings(), work),
+                            target);
+                } finally {
+                    AtomicFiles.deleteTree(work);
+                }
                 if (!solved.failed()) {
                     progress.report(phase, 1, 1);
                     return solved;
@@ -441,26 +440,6 @@ public final class PruneJob {
                 // the failed attempt may have corrected some layers: start again from the weights the shot began with
                 model.close();
                 model = shot == 1 ? Transformer.load(input, DataType.FLOAT) : reload();
-            }
-        }
-
-        private PruneCoordinator.Solved solveOnce(KfacState curvature, long target) throws InterruptedException {
-            ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-prune");
-            try {
-                int count = ShotUnits.count(model.layout(), spec.settings().structure());
-                Transformer current = model;
-                var coordinator = system.systemActorOf(PruneCoordinator.create(count, spec.workers(),
-                        unit -> units.open(unit, current, curvature, spec.settings()),
-                        DispatcherSelector.fromConfig("lancet.prune.dispatcher")), "prune", Props.empty());
-                return AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
-                                reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30),
-                                system.scheduler())
-                        .toCompletableFuture().get();
-            } catch (ExecutionException e) {
-                throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
-            } finally {
-                system.terminate();
-                system.getWhenTerminated().toCompletableFuture().join();
             }
         }
 

@@ -16,6 +16,7 @@ import dev.lancet.actors.prune.PruneWorker;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.BatchComputed;
+import dev.lancet.proto.ShotFiles;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
@@ -70,6 +71,8 @@ class ProtoSerializerTest {
         var pruneCoordinator = testKit.<PruneCoordinator.Command>createTestProbe().getRef();
         UnitReport report = new UnitReport(2, List.of(new UnitReport.LayerRemoval("q", 1, 2, 30)), List.of(1),
                 List.of(), List.of(4, 5));
+        var assignment = new PruneWorker.Assignment(1, List.of(1, 3), ShotFiles.newBuilder().setKey("job/shot-2")
+                .setCheckpoint("out/shot-1").setFactors("f.safetensors").setMethod("SURGEON").setDampingG(0.01).build());
         List<WireMessage> messages = List.of(
                 new LayerActor.Fold(3, "l", Nd4j.createFromArray(new float[][] {{1, 2}}), Nd4j.createFromArray(new float[][] {{-1}})),
                 new LayerActor.Snapshot(4, true, curvature),
@@ -86,12 +89,14 @@ class ProtoSerializerTest {
                 new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()),
                 new PruneCoordinator.Solve(1234, solved),
                 new PruneCoordinator.Opened(1),
-                new PruneCoordinator.Counted(3, 40),
+                new PruneCoordinator.Counted(3, 1, 40),
+                new PruneCoordinator.Failed(2, "out of memory"),
                 new PruneCoordinator.Applied(1, List.of(report)),
                 new PruneCoordinator.Solved(0.125, List.of(report, UnitReport.dense(0, List.of())), ""),
-                new PruneWorker.Open(List.of(1, 3), pruneCoordinator),
-                new PruneWorker.Count(2, 0.5, pruneCoordinator),
-                new PruneWorker.Apply(0.5, pruneCoordinator));
+                new PruneWorker.Open(assignment, pruneCoordinator),
+                new PruneWorker.Count(2, 0.5, assignment, pruneCoordinator),
+                new PruneWorker.Apply(0.5, assignment, pruneCoordinator),
+                new PruneWorker.Release(assignment));
         assertEquals(concreteClassesOf(WireMessage.class), messages.stream().map(Object::getClass).collect(Collectors.toSet()),
                 "one sample of every wire message");
         ActorRefResolver resolver = ActorRefResolver.get(testKit.system());

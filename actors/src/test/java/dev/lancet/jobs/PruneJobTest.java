@@ -129,7 +129,7 @@ class PruneJobTest {
      * Opens the real units, but in the given shot the last unit's apply fails, after every other unit has removed and
      * corrected its weights: a half-applied shot. {@code failures} bounds how many attempts fail this way.
      */
-    private static final class FailingApply implements PruneJob.UnitOpener {
+    private static final class FailingApply implements LocalSolver.UnitOpener {
         private final int shot;
         private final AtomicInteger failures;
         private final AtomicInteger attempts = new AtomicInteger();
@@ -176,7 +176,8 @@ class PruneJobTest {
 
         Path retried = tmp.resolve("retried");
         FailingApply once = new FailingApply(2, 1);
-        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, retried, false, 1), JobProgress.NONE, once);
+        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, retried, false, 1), JobProgress.NONE,
+                new LocalSolver(1, once));
         assertEquals(0, once.failures.get(), "the failure happened");
         assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
                 Files.readAllBytes(retried.resolve("model.safetensors")));
@@ -185,7 +186,7 @@ class PruneJobTest {
         Path failed = tmp.resolve("failed");
         var e = assertThrows(IllegalStateException.class, () -> PruneJob.run(
                 spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, false, 1), JobProgress.NONE,
-                new FailingApply(2, Integer.MAX_VALUE)));
+                new LocalSolver(1, new FailingApply(2, Integer.MAX_VALUE))));
         assertTrue(e.getMessage().contains("shot 2 failed 3 times"), e.getMessage());
         assertTrue(Files.isDirectory(failed.resolve("shot-1")));
         PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, true, 1), JobProgress.NONE);

@@ -3,22 +3,25 @@ package dev.lancet.actors.prune;
 import com.google.protobuf.Message;
 import dev.lancet.actors.WireMessage;
 import dev.lancet.engine.prune.ThresholdSearch;
-import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.UnitReport;
+import dev.lancet.proto.ShotFiles;
 import dev.lancet.proto.ShotSolved;
 import dev.lancet.proto.SolveShot;
 import dev.lancet.proto.UnitsApplied;
+import dev.lancet.proto.UnitsFailed;
 import dev.lancet.proto.UnitsOpened;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.function.IntFunction;
 import java.util.function.Supplier;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
@@ -31,7 +34,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 public final class PruneCoordinator {
 
-    public sealed interface Command permits Solve, Opened, Counted, Applied {
+    public sealed interface Command permits Solve, Opened, Counted, Applied, Failed, Resend {
     }
 
     /** Remove {@code target} weights in all (earlier shots' removals included); answer {@code replyTo}. */
@@ -50,10 +53,10 @@ public final class PruneCoordinator {
         }
     }
 
-    public record Counted(long round, long count) implements Command, WireMessage {
+    public record Counted(long round, int worker, long count) implements Command, WireMessage {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return dev.lancet.proto.Counted.newBuilder().setRound(round).setCount(count).build();
+            return dev.lancet.proto.Counted.newBuilder().setRound(round).setWorker(worker).setCount(count).build();
         }
     }
 
@@ -68,6 +71,39 @@ public final class PruneCoordinator {
             UnitsApplied.Builder b = UnitsApplied.newBuilder().setWorker(worker);
             reports.forEach(r -> b.addUnits(r.toProto()));
             return b.build();
+        }
+    }
+
+    /** A worker could not open, count or apply its units: the shot fails. */
+    public record Failed(int worker, String reason) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return UnitsFailed.newBuilder().setWorker(worker).setReason(reason).build();
+        }
+    }
+
+    /** Timer: ask again the workers that have not answered the current question. */
+    private record Resend() implements Command, NoSerializationVerificationNeeded {
+    }
+
+    /** The pool a shot's units are spread over: the coordinator's own children, or entities of a cluster. */
+    @FunctionalInterface
+    public interface Workers {
+        /** The workers for a shot of {@code units} units (at most one per unit). */
+        List<RecipientRef<PruneWorker.Command>> start(ActorContext<Command> context, int units);
+
+        /** {@code count} child workers on {@code dispatcher}, opening units from {@code source}. */
+        static Workers local(int count, PruneWorker.UnitSource source, DispatcherSelector dispatcher) {
+            return (context, units) -> {
+                List<RecipientRef<PruneWorker.Command>> workers = new ArrayList<>();
+                for (int w = 0; w < Math.min(count, units); w++) {
+                    ActorRef<PruneWorker.Command> worker = context.spawn(PruneWorker.create(source), "worker-" + w,
+                            dispatcher);
+                    context.watch(worker);
+                    workers.add(worker);
+                }
+                return workers;
+            };
         }
     }
 
@@ -89,49 +125,56 @@ public final class PruneCoordinator {
         }
     }
 
+    private enum Phase { OPEN, COUNT, APPLY }
+
     private final ActorContext<Command> context;
     private final int units;
-    private final List<ActorRef<PruneWorker.Command>> workers = new ArrayList<>();
+    private final ShotFiles shot;
+    private final List<RecipientRef<PruneWorker.Command>> workers;
+    private final boolean[] answered;
+    private final UnitReport[] reports;
     private ActorRef<Solved> replyTo;
     private long target;
-    private int opened;
+    private Phase phase;
+    private int answers;
     private ThresholdSearch search;
     private long round;
     private double tau;
-    private int counted;
     private long count;
-    private final UnitReport[] reports;
-    private int applied;
 
-    private PruneCoordinator(ActorContext<Command> context, int units, int workerCount, IntFunction<PruneUnit> unit,
-                             DispatcherSelector dispatcher) {
+    private PruneCoordinator(ActorContext<Command> context, int units, Workers workers, ShotFiles shot) {
         this.context = context;
         this.units = units;
+        this.shot = shot;
+        this.workers = workers.start(context, units);
+        this.answered = new boolean[this.workers.size()];
         this.reports = new UnitReport[units];
-        for (int w = 0; w < Math.min(workerCount, units); w++) {
-            ActorRef<PruneWorker.Command> worker = context.spawn(PruneWorker.create(w, unit), "worker-" + w, dispatcher);
-            context.watch(worker);
-            workers.add(worker);
-        }
     }
 
     /**
-     * @param units   units of the shot, numbered 0..units−1
-     * @param workers size of the worker pool (at most one per unit)
-     * @param unit    opens unit i (computes its costs); called on the worker's thread
+     * @param units       units of the shot, numbered 0..units−1
+     * @param workers     the pool the units are spread over
+     * @param shot        the files cluster workers rebuild their units from (the default instance in one JVM)
+     * @param resendAfter how long to wait for answers before asking again (null: never; workers in the coordinator's
+     *                    JVM lose no message)
      */
-    public static Behavior<Command> create(int units, int workers, IntFunction<PruneUnit> unit,
-                                           DispatcherSelector dispatcher) {
-        return Behaviors.setup(context -> new PruneCoordinator(context, units, workers, unit, dispatcher).idle());
+    public static Behavior<Command> create(int units, Workers workers, ShotFiles shot, Duration resendAfter) {
+        return Behaviors.setup(context -> {
+            PruneCoordinator coordinator = new PruneCoordinator(context, units, workers, shot);
+            return resendAfter == null ? coordinator.idle() : Behaviors.withTimers(timers -> {
+                timers.startTimerWithFixedDelay(new Resend(), resendAfter);
+                return coordinator.idle();
+            });
+        });
     }
 
     /** Units of worker w: every workers.size()-th, from w on, so the split depends only on the pool size. */
-    private List<Integer> unitsOf(int worker) {
+    private PruneWorker.Assignment assignment(int worker) {
         List<Integer> mine = new ArrayList<>();
         for (int u = worker; u < units; u += workers.size()) {
             mine.add(u);
         }
-        return mine;
+        return new PruneWorker.Assignment(worker, mine, shot);
     }
 
     private Behavior<Command> idle() {
@@ -139,11 +182,10 @@ public final class PruneCoordinator {
                 .onMessage(Solve.class, solve -> {
                     replyTo = solve.replyTo();
                     target = solve.target();
-                    for (int w = 0; w < workers.size(); w++) {
-                        workers.get(w).tell(new PruneWorker.Open(unitsOf(w), context.getSelf()));
-                    }
+                    ask(Phase.OPEN);
                     return working();
                 })
+                .onMessage(Resend.class, m -> Behaviors.same())
                 .build();
     }
 
@@ -152,12 +194,24 @@ public final class PruneCoordinator {
                 .onMessage(Opened.class, m -> answering(() -> onOpened(m)))
                 .onMessage(Counted.class, m -> answering(() -> onCounted(m)))
                 .onMessage(Applied.class, m -> answering(() -> onApplied(m)))
-                .onSignal(ChildFailed.class, failed -> {
-                    replyTo.tell(new Solved(Double.NaN, List.of(), failed.getRef().path().name() + " failed: "
-                            + failed.getCause()));
-                    return Behaviors.stopped();
+                .onMessage(Failed.class, m -> fail("worker-" + m.worker() + " failed: " + m.reason()))
+                .onMessage(Resend.class, m -> {
+                    for (int w = 0; w < workers.size(); w++) {
+                        if (!answered[w]) {
+                            workers.get(w).tell(question(w));
+                        }
+                    }
+                    return Behaviors.same();
                 })
+                .onSignal(ChildFailed.class, failed -> fail(failed.getRef().path().name() + " failed: "
+                        + failed.getCause()))
                 .build();
+    }
+
+    private Behavior<Command> fail(String failure) {
+        replyTo.tell(new Solved(Double.NaN, List.of(), failure));
+        release();
+        return Behaviors.stopped();
     }
 
     /** Runs a step; if it fails, the shot fails with an answer (the caller must never wait for one in vain). */
@@ -165,13 +219,41 @@ public final class PruneCoordinator {
         try {
             return step.get();
         } catch (RuntimeException e) {
-            replyTo.tell(new Solved(Double.NaN, List.of(), "the coordinator failed: " + e));
-            return Behaviors.stopped();
+            return fail("the coordinator failed: " + e);
         }
     }
 
+    /** Asks every worker the current phase's question. */
+    private void ask(Phase next) {
+        phase = next;
+        answers = 0;
+        Arrays.fill(answered, false);
+        for (int w = 0; w < workers.size(); w++) {
+            workers.get(w).tell(question(w));
+        }
+    }
+
+    private PruneWorker.Command question(int worker) {
+        PruneWorker.Assignment a = assignment(worker);
+        return switch (phase) {
+            case OPEN -> new PruneWorker.Open(a, context.getSelf());
+            case COUNT -> new PruneWorker.Count(round, tau, a, context.getSelf());
+            case APPLY -> new PruneWorker.Apply(tau, a, context.getSelf());
+        };
+    }
+
+    /** Whether this is the first answer of {@code worker} to the current question; all answers then complete it. */
+    private boolean firstAnswer(Phase of, int worker) {
+        if (phase != of || answered[worker]) {
+            return false;
+        }
+        answered[worker] = true;
+        answers++;
+        return true;
+    }
+
     private Behavior<Command> onOpened(Opened m) {
-        if (++opened == workers.size()) {
+        if (firstAnswer(Phase.OPEN, m.worker()) && answers == workers.size()) {
             search = new ThresholdSearch(target);
             nextRound();
         }
@@ -181,22 +263,21 @@ public final class PruneCoordinator {
     private void nextRound() {
         if (search.done()) {
             tau = search.threshold();
-            workers.forEach(w -> w.tell(new PruneWorker.Apply(tau, context.getSelf())));
+            ask(Phase.APPLY);
             return;
         }
         round++;
         tau = search.candidate();
-        counted = 0;
         count = 0;
-        workers.forEach(w -> w.tell(new PruneWorker.Count(round, tau, context.getSelf())));
+        ask(Phase.COUNT);
     }
 
     private Behavior<Command> onCounted(Counted m) {
-        if (m.round() != round) {
+        if (m.round() != round || !firstAnswer(Phase.COUNT, m.worker())) {
             return Behaviors.same();
         }
         count += m.count();
-        if (++counted == workers.size()) {
+        if (answers == workers.size()) {
             search.counted(count);
             nextRound();
         }
@@ -204,14 +285,25 @@ public final class PruneCoordinator {
     }
 
     private Behavior<Command> onApplied(Applied m) {
-        List<Integer> mine = unitsOf(m.worker());
+        if (!firstAnswer(Phase.APPLY, m.worker())) {
+            return Behaviors.same();
+        }
+        List<Integer> mine = assignment(m.worker()).units();
         for (int i = 0; i < mine.size(); i++) {
             reports[mine.get(i)] = m.reports().get(i);
         }
-        if (++applied == workers.size()) {
+        if (answers == workers.size()) {
             replyTo.tell(new Solved(tau, Arrays.asList(reports), ""));
+            release();
             return Behaviors.stopped();
         }
         return Behaviors.same();
+    }
+
+    /** Frees the workers' units: cluster entities hold them until told. */
+    private void release() {
+        for (int w = 0; w < workers.size(); w++) {
+            workers.get(w).tell(new PruneWorker.Release(assignment(w)));
+        }
     }
 }

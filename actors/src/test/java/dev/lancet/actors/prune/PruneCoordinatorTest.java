@@ -7,11 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.lancet.actors.TestKits;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.UnitReport;
+import dev.lancet.proto.ShotFiles;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.function.IntFunction;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -64,9 +64,9 @@ class PruneCoordinatorTest {
     }
 
     private static PruneCoordinator.Solved solve(List<Costs> units, int workers, long target) {
-        IntFunction<PruneUnit> open = units::get;
-        var coordinator = testKit.spawn(PruneCoordinator.create(units.size(), workers, open,
-                DispatcherSelector.defaultDispatcher()));
+        PruneWorker.UnitSource open = (shot, unit) -> units.get(unit);
+        var coordinator = testKit.spawn(PruneCoordinator.create(units.size(), PruneCoordinator.Workers.local(workers,
+                open, DispatcherSelector.defaultDispatcher()), ShotFiles.getDefaultInstance(), null));
         TestProbe<PruneCoordinator.Solved> reply = testKit.createTestProbe();
         coordinator.tell(new PruneCoordinator.Solve(target, reply.getRef()));
         return reply.receiveMessage(Duration.ofSeconds(30));

@@ -30,6 +30,9 @@ public final class FactorFile {
 
     public static final String TOKENS = "tokens";
     public static final String BIAS_LAYERS = "bias_layers";
+    /** {@code __metadata__["values"]}: "sums" in an exact hand-over file; absent (means) otherwise. */
+    private static final String VALUES = "values";
+    private static final String SUMS = "sums";
 
     private FactorFile() {
     }
@@ -42,11 +45,23 @@ public final class FactorFile {
     }
 
     public static void write(Path file, KfacState state, Precision precision) {
+        write(file, state, precision, false);
+    }
+
+    /**
+     * Writes the fp64 running sums themselves, so that {@link #read} gives back bit for bit the state it was given
+     * (means times the count are not): how another node gets exactly the curvature this one computed.
+     */
+    public static void writeSums(Path file, KfacState state) {
+        write(file, state, Precision.FP64, true);
+    }
+
+    private static void write(Path file, KfacState state, Precision precision, boolean sums) {
         List<Entry> entries = new ArrayList<>();
         List<String> biasLayers = new ArrayList<>();
         for (KfacFactor f : state.factors()) {
-            entries.add(entry(f.layer() + ".A", f.dimA(), f::a, precision));
-            entries.add(entry(f.layer() + ".G", f.dimG(), f::g, precision));
+            entries.add(entry(f.layer() + ".A", f.dimA(), sums ? f::sumA : f::a, precision));
+            entries.add(entry(f.layer() + ".G", f.dimG(), sums ? f::sumG : f::g, precision));
             if (f.hasBias()) {
                 biasLayers.add(f.layer());
             }
@@ -54,6 +69,9 @@ public final class FactorFile {
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put(TOKENS, Long.toString(state.tokens()));
         metadata.put(BIAS_LAYERS, String.join(",", biasLayers));
+        if (sums) {
+            metadata.put(VALUES, SUMS);
+        }
         SafetensorsWriter.write(file, metadata, entries);
     }
 
@@ -76,6 +94,7 @@ public final class FactorFile {
                 throw new CheckpointException(file, "not a factor file: no '" + TOKENS + "' count in __metadata__");
             }
             List<String> biasLayers = List.of(in.metadata().getOrDefault(BIAS_LAYERS, "").split(","));
+            boolean sums = SUMS.equals(in.metadata().get(VALUES));
             KfacState state = new KfacState();
             try {
                 for (TensorInfo t : in.tensors()) {
@@ -87,8 +106,10 @@ public final class FactorFile {
                             .orElseThrow(() -> new CheckpointException(file, "'" + layer + ".A' has no matching '.G'"));
                     // the full matrices are read into a recycled workspace; only the packed sums are kept
                     try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FACTOR_FILE)) {
-                        state.put(KfacFactor.fromMeans(layer, biasLayers.contains(layer), matrix(in, t, file),
-                                matrix(in, g, file), Long.parseLong(tokens)));
+                        boolean bias = biasLayers.contains(layer);
+                        long n = Long.parseLong(tokens);
+                        state.put(sums ? KfacFactor.fromSums(layer, bias, matrix(in, t, file), matrix(in, g, file), n)
+                                : KfacFactor.fromMeans(layer, bias, matrix(in, t, file), matrix(in, g, file), n));
                     }
                 }
                 return state;

@@ -49,6 +49,11 @@ public final class ShotUnits {
                 : new UniformShare(layer, (long) described.out() * described.inputsWithBias());
     }
 
+    /** The linear layers unit {@code unit} removes from and corrects: its block's for groups, else one layer. */
+    public static List<Linear> linears(Transformer model, int unit, Structure structure) {
+        return structure == Structure.GROUPS ? model.blocks().get(unit).linears() : List.of(model.linears().get(unit));
+    }
+
     /** Units' reports in model order, flattened to their layers. */
     public static List<UnitReport.LayerRemoval> layers(List<UnitReport> reports) {
         return reports.stream().flatMap(r -> r.layers().stream()).toList();

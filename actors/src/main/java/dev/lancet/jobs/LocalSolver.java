@@ -1,0 +1,59 @@
+package dev.lancet.jobs;
+
+import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.prune.PruneUnit;
+import dev.lancet.engine.prune.ShotUnits;
+import dev.lancet.proto.ShotFiles;
+import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/** A shot's coordinator and a pool of workers in an actor system of the attempt's own, sharing the model in memory. */
+public final class LocalSolver implements ShotSolver {
+
+    /** Opens unit i of a shot for the workers; {@link ShotUnits#open} outside of tests. */
+    @FunctionalInterface
+    interface UnitOpener {
+        PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings);
+    }
+
+    private final int workers;
+    private final UnitOpener opener;
+
+    public LocalSolver(int workers) {
+        this(workers, ShotUnits::open);
+    }
+
+    LocalSolver(int workers, UnitOpener opener) {
+        this.workers = workers;
+        this.opener = opener;
+    }
+
+    @Override
+    public PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-prune");
+        try {
+            int units = ShotUnits.count(shot.model().layout(), shot.settings().structure());
+            var pool = PruneCoordinator.Workers.local(workers,
+                    (files, unit) -> opener.open(unit, shot.model(), shot.curvature(), shot.settings()),
+                    DispatcherSelector.fromConfig("lancet.prune.dispatcher"));
+            var coordinator = system.systemActorOf(PruneCoordinator.create(units, pool, ShotFiles.getDefaultInstance(),
+                    null), "prune", Props.empty());
+            return AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
+                            reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30), system.scheduler())
+                    .toCompletableFuture().get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
+        } finally {
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
+        }
+    }
+}

@@ -1,0 +1,27 @@
+package dev.lancet.jobs;
+
+import dev.lancet.actors.prune.PruneCoordinator;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.prune.PruneSettings;
+import java.nio.file.Path;
+
+/**
+ * Runs one attempt at a shot: a {@link PruneCoordinator} and its workers set the shot's threshold and remove and
+ * correct the shot's model in place. {@link LocalSolver} runs them in the job's JVM; a cluster runs the workers as
+ * sharded entities on its worker nodes.
+ */
+public interface ShotSolver {
+
+    /**
+     * @param model      the model the shot starts from, changed in place
+     * @param checkpoint where that same model is saved (what a worker on another node loads)
+     * @param curvature  its KFAC factors (null for methods without curvature)
+     * @param work       a fresh directory of the attempt's own, deleted after it
+     */
+    record Shot(Transformer model, Path checkpoint, KfacState curvature, PruneSettings settings, Path work) {
+    }
+
+    /** Removes {@code target} weights in all (earlier shots' zeros included); a failed answer leaves the model dirty. */
+    PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException;
+}
