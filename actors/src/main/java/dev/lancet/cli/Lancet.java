@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 @Command(name = "lancet", mixinStandardHelpOptions = true, version = "lancet 0.1.0",
         description = "Curvature-aware pruning of Hugging Face causal LMs (OPT, Llama) on the JVM.",
         subcommands = {PruneCommand.class, RecoverCommand.class, EvalCommand.class, CurvatureCommand.class,
-                EditCommand.class, SynthCommand.class, BenchCommand.class, DaemonCommand.class, ClientCommand.class})
+                EditCommand.class, SynthCommand.class, BenchCommand.class, DaemonCommand.class, ClientCommand.class, NodeCommand.class})
 public final class Lancet implements Runnable {
 
     /** Exit code for bad input (files, flags, data): the message says what and where. */

@@ -1,8 +1,11 @@
 package dev.lancet.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.lancet.actors.cluster.ClusterNode;
+import dev.lancet.actors.cluster.ClusterSolver;
 import dev.lancet.jobs.PruneJob;
 import dev.lancet.jobs.SliceJob;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -23,16 +26,27 @@ import picocli.CommandLine.Option;
                 + "--eval-windows and --export do not apply.")
 final class PruneCommand implements Callable<Integer> {
 
+    /** How long a cluster job waits for its worker members. */
+    private static final Duration WORKERS_TIMEOUT = Duration.ofMinutes(2);
+
     @Mixin
     PruneOptions options;
 
     @Option(names = "--json", description = "Print one JSON object as the last stdout line.")
     boolean json;
 
+    @Mixin
+    ClusterOptions cluster;
+
+    @Option(names = "--min-workers", paramLabel = "N", description = "With --cluster: worker members that must be up "
+            + "before the first shot (default: ${DEFAULT-VALUE}).")
+    int minWorkers = 1;
+
     @Override
     public Integer call() throws Exception {
         PruneOptions job = options.withJobFile();
-        PruneJob.Result result = job.slices() ? SliceJob.run(job.toSliceSpec(job.defaultOut()), new Progress())
+        PruneJob.Result result = cluster.enabled() ? onCluster(job)
+                : job.slices() ? SliceJob.run(job.toSliceSpec(job.defaultOut()), new Progress())
                 : PruneJob.run(job.toSpec(job.defaultOut()), new Progress());
         printTable(result.report());
         System.out.printf(Locale.ROOT, "wrote %s: perplexity %.4f (dense %.4f), %,d parameters left of %,d (%.1f s)%n",
@@ -44,6 +58,25 @@ final class PruneCommand implements Callable<Integer> {
                     "seconds", result.seconds(), "out", result.out().toString()));
         }
         return 0;
+    }
+
+    /** Joins the cluster as the job's coordinator; the shots' workers run on the worker members. */
+    private PruneJob.Result onCluster(PruneOptions job) throws Exception {
+        if (job.slices() || job.llmPruner()) {
+            throw new IllegalArgumentException("--cluster spreads the shots' threshold solve over worker members; "
+                    + "slicegpt and llm-pruner have none");
+        }
+        PruneJob.Spec spec = job.toSpec(job.defaultOut());
+        if (minWorkers < 1) {
+            throw new IllegalArgumentException("--min-workers must be at least 1, got " + minWorkers);
+        }
+        try (ClusterNode node = cluster.start(ClusterNode.COORDINATOR_ROLE, 0)) {
+            if (!node.awaitWorkers(minWorkers, WORKERS_TIMEOUT)) {
+                throw new IllegalArgumentException(node.workersUp() + " of --min-workers " + minWorkers + " worker "
+                        + "members joined within " + WORKERS_TIMEOUT.toSeconds() + " s (start them with `lancet node`)");
+            }
+            return PruneJob.run(spec, new Progress(), new ClusterSolver(node));
+        }
     }
 
     private static void printTable(JsonNode report) {

@@ -272,7 +272,7 @@ public final class PruneOptions {
         return method.equals(SLICEGPT);
     }
 
-    private boolean llmPruner() {
+    boolean llmPruner() {
         return method.equals(LLM_PRUNER);
     }
 

@@ -45,7 +45,7 @@ class DaemonCrashTest {
         Path state = tmp.resolve("state");
         Path log = tmp.resolve("daemon.log");
         Random random = new Random(20);
-        DaemonProcess daemon = DaemonProcess.start(state, root, log);
+        LancetProcess daemon = LancetProcess.daemon(state, root, log);
         try {
             for (String out : List.of("a", "b")) {
                 assertEquals(0, client(daemon, args(List.of("submit", "--out", root.resolve(out).toString()), job)));
@@ -54,7 +54,7 @@ class DaemonCrashTest {
             for (int kill = 0; kill < 2; kill++) {
                 Thread.sleep(500 + random.nextInt(4000));
                 daemon.kill9();
-                daemon = DaemonProcess.start(state, root, log);
+                daemon = LancetProcess.daemon(state, root, log);
             }
             assertEquals(0, client(daemon, "wait", "job-1"));
             assertEquals(0, client(daemon, "wait", "job-2"));
@@ -75,12 +75,12 @@ class DaemonCrashTest {
         }
     }
 
-    private static int addData(DaemonProcess daemon, Path model, Path data) {
+    private static int addData(LancetProcess daemon, Path model, Path data) {
         return client(daemon, "add-data", "--model", model.toString(), "--calibration", data.toString(),
                 "--samples", "2", "--seqlen", "32");
     }
 
-    private static int client(DaemonProcess daemon, String... args) {
+    private static int client(LancetProcess daemon, String... args) {
         return Lancet.run(Stream.concat(Stream.of("client", "--server", daemon.address()), Stream.of(args))
                 .toArray(String[]::new));
     }
