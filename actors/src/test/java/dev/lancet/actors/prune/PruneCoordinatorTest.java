@@ -12,9 +12,14 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -37,6 +42,7 @@ class PruneCoordinatorTest {
         private final double[] costs;
         private final boolean failOnApply;
         double applied = Double.NaN;
+        final AtomicInteger applies = new AtomicInteger();
 
         Costs(int block, double[] costs, boolean failOnApply) {
             this.block = block;
@@ -55,6 +61,7 @@ class PruneCoordinatorTest {
                 throw new IllegalStateException("injected failure");
             }
             applied = tau;
+            applies.incrementAndGet();
             return UnitReport.dense(block, List.of(new UnitReport.LayerRemoval("layer" + block, 0, 0, count(tau))));
         }
 
@@ -70,6 +77,45 @@ class PruneCoordinatorTest {
         TestProbe<PruneCoordinator.Solved> reply = testKit.createTestProbe();
         coordinator.tell(new PruneCoordinator.Solve(target, reply.getRef()));
         return reply.receiveMessage(Duration.ofSeconds(30));
+    }
+
+    /**
+     * Forwards to a real worker, but loses every other question and passes the rest twice: what a cluster whose
+     * members come and go may do to messages.
+     */
+    private static Behavior<PruneWorker.Command> unreliable(PruneWorker.UnitSource source) {
+        return Behaviors.setup(context -> {
+            ActorRef<PruneWorker.Command> worker = context.spawn(PruneWorker.create(source), "real");
+            AtomicInteger received = new AtomicInteger();
+            return Behaviors.receiveMessage(m -> {
+                if (received.incrementAndGet() % 2 == 1) {
+                    worker.tell(m);
+                    worker.tell(m);
+                }
+                return Behaviors.same();
+            });
+        });
+    }
+
+    @Test
+    void lostAndDuplicatedQuestionsAreAskedAgainAndAnsweredOnce() {
+        List<Costs> units = randomUnits(3);
+        PruneCoordinator.Solved reliable = solve(units, 3, 300);
+        List<Costs> again = randomUnits(3);
+        PruneWorker.UnitSource open = (shot, unit) -> again.get(unit);
+        PruneCoordinator.Workers lossy = (context, count) -> java.util.stream.IntStream.range(0, 3)
+                .<RecipientRef<PruneWorker.Command>>mapToObj(w -> context.spawn(unreliable(open), "lossy-" + w))
+                .toList();
+        var coordinator = testKit.spawn(PruneCoordinator.create(again.size(), lossy, ShotFiles.getDefaultInstance(),
+                Duration.ofMillis(100)));
+        TestProbe<PruneCoordinator.Solved> reply = testKit.createTestProbe();
+        coordinator.tell(new PruneCoordinator.Solve(300, reply.getRef()));
+        PruneCoordinator.Solved solved = reply.receiveMessage(Duration.ofSeconds(30));
+        assertFalse(solved.failed(), solved.failure());
+        assertEquals(reliable.threshold(), solved.threshold());
+        assertEquals(reliable.units(), solved.units());
+        // each unit removed its weights once, however often it was asked
+        again.forEach(u -> assertEquals(1, u.applies.get(), "unit " + u.block));
     }
 
     private static List<Costs> randomUnits(long seed) {
