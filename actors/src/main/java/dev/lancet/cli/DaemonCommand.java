@@ -2,8 +2,12 @@ package dev.lancet.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.lancet.actors.cluster.ClusterNode;
+import dev.lancet.actors.cluster.ClusterSolver;
 import dev.lancet.daemon.Daemon;
 import dev.lancet.engine.io.CheckpointException;
+import dev.lancet.jobs.LocalSolver;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code lancet daemon}: the pruning service, until SIGTERM. */
@@ -45,14 +50,28 @@ final class DaemonCommand implements Callable<Integer> {
             + "lancet.daemon.concurrent-jobs, lancet.prune.workers).")
     Path config;
 
+    @Mixin
+    ClusterOptions cluster;
+
     @Override
     public Integer call() throws Exception {
         Config settings = settings();
         HostPort address = HostPort.parse("--listen", listen);
         Daemon.Options options = new Daemon.Options(address.host(), address.port(), state,
                 roots.isEmpty() ? List.of(Path.of("")) : roots, tokenFile, tlsCert, tlsKey);
-        Daemon daemon = Daemon.start(options, settings,
-                (request, resolve, defaultOut) -> PruneOptions.specOf(request, resolve, defaultOut));
+        // with --cluster, the daemon is a coordinator member: its jobs' workers run on the worker members
+        ClusterNode node = cluster.enabled() ? cluster.start(ClusterNode.COORDINATOR_ROLE, 0) : null;
+        Daemon daemon;
+        try {
+            daemon = Daemon.start(options, settings,
+                    (request, resolve, defaultOut) -> PruneOptions.specOf(request, resolve, defaultOut),
+                    spec -> node != null ? new ClusterSolver(node) : new LocalSolver(spec.workers()));
+        } catch (RuntimeException | IOException e) {
+            if (node != null) {
+                node.close();
+            }
+            throw e;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -60,6 +79,9 @@ final class DaemonCommand implements Callable<Integer> {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
+                if (node != null) {
+                    node.close();
+                }
                 stopped.countDown();
             }
         }, "lancet-daemon-stop"));

@@ -2,7 +2,9 @@ package dev.lancet.daemon;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.lancet.jobs.LocalSolver;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.ShotSolver;
 import dev.lancet.proto.daemon.PruneRequest;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -18,6 +20,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
+import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.bytedeco.javacpp.Pointer;
 
@@ -63,8 +66,14 @@ public final class Daemon implements AutoCloseable {
         this.resumed = resumed;
     }
 
-    /** Starts the daemon with the lancet.daemon.* limits of {@code config}. */
+    /** Starts the daemon with the lancet.daemon.* limits of {@code config}; jobs solve their shots in its JVM. */
     public static Daemon start(Options options, Config config, SpecFactory specs) throws IOException {
+        return start(options, config, specs, spec -> new LocalSolver(spec.workers()));
+    }
+
+    /** Starts the daemon; {@code solvers} says where each job solves its shots (e.g. on a cluster). */
+    public static Daemon start(Options options, Config config, SpecFactory specs,
+                               Function<PruneJob.Spec, ShotSolver> solvers) throws IOException {
         InetAddress address = InetAddress.getByName(options.host());
         if (!address.isLoopbackAddress() && options.tokenFile() == null) {
             throw new IllegalArgumentException("listening on " + options.host() + ", beyond this machine, needs "
@@ -87,7 +96,7 @@ public final class Daemon implements AutoCloseable {
         Config systemConfig = ConfigFactory.parseString("pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(config);
         ActorSystem<JobQueue.Command> system = ActorSystem.create(
-                JobQueue.create(store, queueLimits, jobThreads, service::replan), "lancet-daemon", systemConfig);
+                JobQueue.create(store, queueLimits, jobThreads, service::replan, solvers), "lancet-daemon", systemConfig);
         service.attach(system, system.scheduler());
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(address, options.port()))
                 .addService(token == null ? ServerInterceptors.intercept(service)

@@ -2,6 +2,7 @@ package dev.lancet.daemon;
 
 import dev.lancet.jobs.JobProgress;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.ShotSolver;
 import dev.lancet.proto.daemon.JobList;
 import dev.lancet.proto.daemon.JobState;
 import dev.lancet.proto.daemon.JobStatus;
@@ -74,6 +75,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     private final JobStore store;
     private final Limits limits;
     private final ExecutorService executor;
+    private final Function<PruneJob.Spec, ShotSolver> solvers;
     private final Map<String, Entry> jobs = new LinkedHashMap<>();
     private final Deque<String> waiting = new ArrayDeque<>();
 
@@ -114,20 +116,24 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     }
 
     /**
-     * @param replan how a job the daemon left queued or running is planned again on start (to resume); its
-     *               exceptions fail that job
+     * @param replan  how a job the daemon left queued or running is planned again on start (to resume); its
+     *                exceptions fail that job
+     * @param solvers where a job's shots are solved: in the daemon's JVM, or on a cluster
      */
     public static Behavior<Command> create(JobStore store, Limits limits, ExecutorService executor,
-                                           Function<StoredJob, Planned> replan) {
-        return Behaviors.setup(context -> new JobQueue(context, store, limits, executor, replan));
+                                           Function<StoredJob, Planned> replan,
+                                           Function<PruneJob.Spec, ShotSolver> solvers) {
+        return Behaviors.setup(context -> new JobQueue(context, store, limits, executor, replan, solvers));
     }
 
     private JobQueue(ActorContext<Command> context, JobStore store, Limits limits, ExecutorService executor,
-                     Function<StoredJob, Planned> replan) throws java.io.IOException {
+                     Function<StoredJob, Planned> replan, Function<PruneJob.Spec, ShotSolver> solvers)
+            throws java.io.IOException {
         super(context);
         this.store = store;
         this.limits = limits;
         this.executor = executor;
+        this.solvers = solvers;
         for (JobStore.Loaded loaded : store.load()) {
             Entry entry = new Entry(loaded.job(), null, loaded.status());
             jobs.put(loaded.job().getId(), entry);
@@ -297,7 +303,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
             entry.runOn(Thread.currentThread());
             Ended ended;
             try {
-                ended = new Ended(id, PruneJob.run(spec, progress).perplexity(), null);
+                ended = new Ended(id, PruneJob.run(spec, progress, solvers.apply(spec)).perplexity(), null);
             } catch (Throwable t) {
                 ended = new Ended(id, null, t);
             } finally {
