@@ -127,6 +127,18 @@ final class RunDirectory {
         }
     }
 
+    /**
+     * Records {@code state}, work done inside the next shot (e.g. a slicing run's blocks, whose state the job keeps
+     * in a file of its own under the directory), keeping the last completed shot's checkpoint.
+     */
+    void recordPartial(ObjectNode state) throws IOException {
+        String checkpoint = progress == null ? null : progress.path("checkpoint").asText(null);
+        if (checkpoint != null) {
+            state.put("checkpoint", checkpoint);
+        }
+        record(state.put("shots_done", shotsDone()).put("finished", false));
+    }
+
     /** Marks the run finished (its outputs written) and drops the last checkpoint. */
     void finish(ObjectNode state) throws IOException {
         String checkpoint = progress.path("checkpoint").asText(null);

@@ -5,37 +5,44 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
 import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.model.BlockLayout;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.ModelLayout;
-import dev.lancet.engine.model.TokenBatch;
 import dev.lancet.engine.model.Transformer;
+import dev.lancet.engine.slicegpt.SecondMoments;
 import dev.lancet.engine.slicegpt.SliceGpt;
 import dev.lancet.engine.slicegpt.SliceWidth;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.Tokenizer;
 import dev.lancet.engine.text.Windows;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * SliceGPT through {@code lancet prune --method slicegpt}: fuse the norms, rotate every place of the residual
  * stream onto its calibration principal directions and keep the leading k = floor((1 − target)·D) (a multiple of 8).
- * One shot in {@link PruneJob}'s terms, with its output directory, report, plot and resume: the sliced model is
- * checkpointed before the final evaluation, so a run killed after slicing resumes from it. Fusion and PCA run in
- * fp64; the saved model has the input's dtypes and its shortcut matrices as tensors of their own.
+ * The second moments of the PCA stream through the calibration actors ({@link Calibration#secondMoments}). One
+ * shot in {@link PruneJob}'s terms, with its output directory, report, plot and resume: the dense figures and,
+ * block by block, the bases so far are recorded ({@link SliceBases}), so a run killed while slicing continues from
+ * its last completed block to the same bytes; the sliced model is checkpointed before the final evaluation, so a
+ * run killed after slicing resumes from it. Fusion and PCA run in fp64; the saved model has the input's dtypes and
+ * its shortcut matrices as tensors of their own.
  */
 public final class SliceJob {
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     private static final String SLICING = "slicing blocks";
+    /** In {@code progress.json} while slicing: the blocks whose bases {@link SliceBases#FILE} holds. */
+    private static final String BLOCKS_DONE = "slicegpt_blocks_done";
 
     /**
      * @param target    fraction of the hidden width sliced (before rounding k down to a multiple of 8)
@@ -86,30 +93,31 @@ public final class SliceJob {
         }
     }
 
-    /** Measures the dense model, slices it, and checkpoints the sliced model as shot 1. */
+    /**
+     * Measures the dense model, slices it, and checkpoints the sliced model as shot 1. The dense figures and, after
+     * each block, the bases so far are recorded, so a killed run resumes from its last completed block.
+     */
     private static ObjectNode slice(Spec spec, Checkpoint input, CalibrationSource source, Windows windows, int width,
                                     RunDirectory run, JobProgress progress) throws IOException {
-        ObjectNode report = JSON.createObjectNode();
-        report.set("job", spec.fingerprint());
         long linearsBefore = linearParameters(input.layout());
-        report.put("prunable_params", linearsBefore);
-        Transformer dense = Transformer.load(input, DataType.FLOAT);
-        try {
-            report.put("params_before", dense.parameterCount());
-            double densePerplexity = evaluate(dense, windows, spec.batch(), "dense", progress);
-            report.put("dense_perplexity", densePerplexity).put("dense_shot_perplexity", densePerplexity);
-        } finally {
-            dense.close();
-        }
+        ObjectNode report = run.recorded("report") != null ? (ObjectNode) run.recorded("report").deepCopy()
+                : measureDense(spec, input, windows, linearsBefore, run, progress);
         long sliceStart = System.nanoTime();
-        List<TokenBatch> calibration = new ArrayList<>();
-        for (int b = 0; b < source.batches(spec.batch()); b++) {
-            calibration.add(source.batch(b, spec.batch()));
-        }
         int blocks = input.layout().numBlocks();
-        progress.report(SLICING, 0, blocks);
-        try (Transformer sliced = SliceGpt.slice(Transformer.load(input, DataType.DOUBLE), calibration,
-                new SliceGpt.Settings(width, spec.sliceHead()), done -> progress.report(SLICING, done, blocks))) {
+        int savedBlocks = run.recorded(BLOCKS_DONE) == null ? 0 : run.recorded(BLOCKS_DONE).asInt();
+        Path basesFile = spec.out().resolve(SliceBases.FILE);
+        List<INDArray> saved = savedBlocks == 0 ? List.of() : SliceBases.read(basesFile, 1 + 2 * savedBlocks);
+        progress.report(SLICING, savedBlocks, blocks);
+        SecondMoments moments = Calibration.secondMoments(source, Calibration.settings(spec.batch(), Precision.FP64));
+        SliceGpt.BlockDone blockDone = (done, bases) -> {
+            if (done > savedBlocks) { // the saved blocks are replayed from their bases, not measured again
+                SliceBases.write(basesFile, bases);
+                recordPartial(run, report, done);
+                progress.report(SLICING, done, blocks);
+            }
+        };
+        try (Transformer sliced = SliceGpt.slice(Transformer.load(input, DataType.DOUBLE),
+                new SliceGpt.Settings(width, spec.sliceHead()), moments, saved, blockDone)) {
             double seconds = (System.nanoTime() - sliceStart) / 1e9;
             ModelLayout layout = sliced.layout();
             long linearsAfter = linearParameters(layout);
@@ -133,6 +141,32 @@ public final class SliceJob {
         return report;
     }
 
+    private static ObjectNode measureDense(Spec spec, Checkpoint input, Windows windows, long linearsBefore,
+                                           RunDirectory run, JobProgress progress) {
+        ObjectNode report = JSON.createObjectNode();
+        report.set("job", spec.fingerprint());
+        report.put("prunable_params", linearsBefore);
+        try (Transformer dense = Transformer.load(input, DataType.FLOAT)) {
+            report.put("params_before", dense.parameterCount());
+            double densePerplexity = evaluate(dense, windows, spec.batch(), "dense", progress);
+            report.put("dense_perplexity", densePerplexity).put("dense_shot_perplexity", densePerplexity);
+        }
+        recordPartial(run, report, 0);
+        return report;
+    }
+
+    /** The dense figures and the blocks sliced so far (their bases being in {@link SliceBases#FILE}). */
+    private static void recordPartial(RunDirectory run, ObjectNode report, int blocksDone) {
+        ObjectNode state = JSON.createObjectNode();
+        state.set("report", report.deepCopy());
+        state.put(BLOCKS_DONE, blocksDone);
+        try {
+            run.recordPartial(state);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** Saves the sliced model in the input's dtypes and measures the saved file. */
     private static PruneJob.Result finish(Spec spec, Checkpoint input, Windows windows, ObjectNode report,
                                           RunDirectory run, JobProgress progress, long start) throws IOException {
@@ -154,6 +188,7 @@ public final class SliceJob {
         PrunePlot.write(report, spec.out().resolve(PruneJob.PLOT));
         ObjectNode state = JSON.createObjectNode();
         state.set("report", report);
+        Files.deleteIfExists(spec.out().resolve(SliceBases.FILE));
         run.finish(state);
         return PruneJob.result(spec.out(), report, start);
     }

@@ -67,6 +67,9 @@ class ProtoSerializerTest {
         KfacFactor factor = KfacFactor.fromSums("l", true, Nd4j.createFromArray(new double[][] {{2, 1}, {1, 3}}),
                 Nd4j.createFromArray(new double[][] {{4}}), 6);
         BlockSums sums = new BlockSums(2, 5, List.of(new LayerSums(factor, new TreeSet<>(List.of(1L, 3L)))));
+        // a forward-only factor (a second moment, no G) travels without sum_g
+        KfacFactor moment = KfacFactor.fromSums("s", false, Nd4j.createFromArray(new double[][] {{2, 1}, {1, 3}}), null, 4);
+        BlockSums momentSums = new BlockSums(0, 1, List.of(new LayerSums(moment, new TreeSet<>(List.of(0L)))));
         var solved = testKit.<PruneCoordinator.Solved>createTestProbe().getRef();
         var pruneCoordinator = testKit.<PruneCoordinator.Command>createTestProbe().getRef();
         UnitReport report = new UnitReport(2, List.of(new UnitReport.LayerRemoval("q", 1, 2, 30)), List.of(1),
@@ -75,9 +78,11 @@ class ProtoSerializerTest {
                 .setCheckpoint("out/shot-1").setFactors("f.safetensors").setMethod("SURGEON").setDampingG(0.01).build());
         List<WireMessage> messages = List.of(
                 new LayerActor.Fold(3, "l", Nd4j.createFromArray(new float[][] {{1, 2}}), Nd4j.createFromArray(new float[][] {{-1}})),
+                new LayerActor.Fold(3, "s", Nd4j.createFromArray(new double[][] {{1, 2}}), null),
                 new LayerActor.Snapshot(4, true, curvature),
                 new LayerActor.Restored(sums),
                 new CurvatureActor.BlockState(sums),
+                new CurvatureActor.BlockState(momentSums),
                 new CurvatureActor.Restore(1, layer),
                 new CurvatureActor.Collect(7, 2, collected),
                 new CurvatureActor.Collected(sums),
@@ -110,6 +115,7 @@ class ProtoSerializerTest {
             assertEquals(message.toProto(resolver), ((WireMessage) back).toProto(resolver), message.getClass().getName());
         }
         sums.close();
+        momentSums.close();
     }
 
     @Test

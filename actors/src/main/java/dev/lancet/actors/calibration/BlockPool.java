@@ -50,9 +50,15 @@ public final class BlockPool implements AutoCloseable {
         return buffers.pop();
     }
 
-    /** Takes back arrays a message handed over (from this pool or decoded off the wire); frees what it won't keep. */
+    /**
+     * Takes back arrays a message handed over (from this pool or decoded off the wire; null for none); frees what it
+     * won't keep.
+     */
     public synchronized void giveBack(INDArray... arrays) {
         for (INDArray array : arrays) {
+            if (array == null) {
+                continue;
+            }
             long bytes = bytes(array);
             outstandingBytes = Math.max(0, outstandingBytes - bytes);
             if (array.closeable() && keptBytes + bytes <= peakOutstandingBytes) {

@@ -4,8 +4,6 @@ import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.curvature.Precision;
-import dev.lancet.engine.model.Transformer;
-import dev.lancet.engine.model.ModelLayout;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
@@ -31,8 +29,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * Drives one calibration run: spawns the gradient worker, one layer actor per decoder block and the
- * curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by every
+ * Drives one calibration run: spawns the worker (the gradient worker, or for forward-only work another; see
+ * {@link CalibrationWork}), one layer actor per block of the work and the curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by every
  * block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
  * {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost; and when all
  * batches are folded, collects the state and sends it to whoever started the run.
@@ -121,7 +119,7 @@ public final class CalibrationCoordinator {
     private long round;
     private int completeAtLastSnapshot;
 
-    private CalibrationCoordinator(ActorContext<Command> context, TimerScheduler<Command> timers, Transformer model,
+    private CalibrationCoordinator(ActorContext<Command> context, TimerScheduler<Command> timers, CalibrationWork work,
                                    CalibrationSource source, Settings settings, SnapshotStore store, KfacState base,
                                    ActorRef<Progress> progress) {
         this.context = context;
@@ -132,22 +130,21 @@ public final class CalibrationCoordinator {
         this.windows = source.windows();
         this.seq = source.seq();
         this.progress = progress;
-        ModelLayout layout = model.layout();
-        this.curvature = context.spawn(CurvatureActor.create(store, base, layout), "curvature");
+        this.curvature = context.spawn(CurvatureActor.create(store, base, work.blocks()), "curvature");
         String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
-        for (int i = 0; i < layout.numBlocks(); i++) {
-            layers.add(context.spawn(LayerActor.create(i, layout.block(i), settings.precision(), curvature,
+        for (int i = 0; i < work.blocks().size(); i++) {
+            layers.add(context.spawn(LayerActor.create(i, work.blocks().get(i), settings.precision(), curvature,
                     context.getSelf(), pool), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
             foldedBy.put(i, new HashSet<>());
         }
-        this.worker = context.spawn(GradientWorker.create(model, source, settings.batchSize(), layers, pool),
+        this.worker = context.spawn(work.worker().create(source, settings.batchSize(), layers, pool),
                 "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
     }
 
-    public static Behavior<Command> create(Transformer model, CalibrationSource source, Settings settings,
+    public static Behavior<Command> create(CalibrationWork work, CalibrationSource source, Settings settings,
                                            SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
         return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-                new CalibrationCoordinator(context, timers, model, source, settings, store, base, progress).behavior()));
+                new CalibrationCoordinator(context, timers, work, source, settings, store, base, progress).behavior()));
     }
 
     private Behavior<Command> behavior() {

@@ -4,8 +4,7 @@ import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacState;
-import dev.lancet.engine.model.LinearLayout;
-import dev.lancet.engine.model.ModelLayout;
+import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.proto.CollectRequest;
 import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.RestoreRequest;
@@ -70,21 +69,21 @@ public final class CurvatureActor {
 
     private final SnapshotStore store;
     private final KfacState base;
-    private final ModelLayout layout;
+    private final List<List<KfacFactor.Shape>> blocks;
     private final Map<Long, Collect> pending = new HashMap<>();
 
-    private CurvatureActor(SnapshotStore store, KfacState base, ModelLayout layout) {
+    private CurvatureActor(SnapshotStore store, KfacState base, List<List<KfacFactor.Shape>> blocks) {
         this.store = store;
         this.base = base;
-        this.layout = layout;
+        this.blocks = List.copyOf(blocks);
     }
 
     /**
      * @param base   state to add to the collected sums (e.g. {@code --add-to}); null for none
-     * @param layout the model's blocks, whose linear layers every snapshot must match
+     * @param blocks the factors of each layer actor's block, which every snapshot must match
      */
-    public static Behavior<Command> create(SnapshotStore store, KfacState base, ModelLayout layout) {
-        Behavior<Command> behavior = Behaviors.setup(context -> new CurvatureActor(store, base, layout).behavior());
+    public static Behavior<Command> create(SnapshotStore store, KfacState base, List<List<KfacFactor.Shape>> blocks) {
+        Behavior<Command> behavior = Behaviors.setup(context -> new CurvatureActor(store, base, blocks).behavior());
         return Behaviors.supervise(behavior).onFailure(Exception.class, SupervisorStrategy.restart());
     }
 
@@ -105,20 +104,20 @@ public final class CurvatureActor {
     }
 
     private void check(BlockSums sums) {
-        if (sums.block() < 0 || sums.block() >= layout.numBlocks()) {
+        if (sums.block() < 0 || sums.block() >= blocks.size()) {
             sums.close();
-            throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the model has "
-                    + layout.numBlocks());
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + ", the run has "
+                    + blocks.size());
         }
-        List<LinearLayout> linears = layout.block(sums.block()).linears();
-        boolean matches = sums.layers().size() == linears.size();
-        for (int i = 0; matches && i < linears.size(); i++) {
-            matches = sums.layers().get(i).factor().fits(linears.get(i));
+        List<KfacFactor.Shape> shapes = blocks.get(sums.block());
+        boolean matches = sums.layers().size() == shapes.size();
+        for (int i = 0; matches && i < shapes.size(); i++) {
+            matches = sums.layers().get(i).factor().fits(shapes.get(i));
         }
         if (!matches) {
             sums.close();
-            throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its layers "
-                    + linears);
+            throw new IllegalArgumentException("snapshot of block " + sums.block() + " does not match its factors "
+                    + shapes);
         }
     }
 

@@ -5,8 +5,6 @@ import com.google.protobuf.Message;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
-import dev.lancet.engine.model.BlockLayout;
-import dev.lancet.engine.model.LinearLayout;
 import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
@@ -31,11 +29,11 @@ import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One decoder block's share of the curvature: it receives the (a, g) blocks of the block's linear layers
- * and folds them into the running KFAC sums, remembering per layer which batches it folded so a replayed
- * batch is never counted twice, and gives the blocks' buffers back to the pool. On (re)start it restores
- * its last snapshot from the curvature actor and reports what it holds, so the coordinator can replay what
- * was lost.
+ * One decoder block's share of the curvature: it receives the (a, g) blocks of the block's linear layers (or, forward
+ * only, the a blocks of a signal whose second moment is summed) and folds them into the running KFAC sums,
+ * remembering per layer which batches it folded so a replayed batch is never counted twice, and gives the blocks'
+ * buffers back to the pool. On (re)start it restores its last snapshot from the curvature actor and reports what
+ * it holds, so the coordinator can replay what was lost.
  */
 public final class LayerActor {
 
@@ -43,19 +41,25 @@ public final class LayerActor {
     }
 
     /**
-     * One linear layer's inputs a [n, in] and output gradients g [n, out] for one batch. Within a node the
-     * arrays travel by reference and the layer actor gives them back to the {@link BlockPool} once folded;
-     * across nodes (or with serialize-messages) they travel as {@link LayerActivations}.
+     * One linear layer's inputs a [n, in] and output gradients g [n, out] (null for a forward-only factor: a is
+     * the signal) for one batch. Within a node the arrays travel by reference and the layer actor gives them back
+     * to the {@link BlockPool} once folded; across nodes (or with serialize-messages) they travel as
+     * {@link LayerActivations}.
      */
     public record Fold(long batch, String layer, INDArray a, INDArray g) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return LayerActivations.newBuilder().setBatch(batch).setLayer(layer)
-                    .setA(TensorBlocks.toProto(a)).setG(TensorBlocks.toProto(g)).build();
+            LayerActivations.Builder m = LayerActivations.newBuilder().setBatch(batch).setLayer(layer)
+                    .setA(TensorBlocks.toProto(a));
+            if (g != null) {
+                m.setG(TensorBlocks.toProto(g));
+            }
+            return m.build();
         }
 
         public static Fold fromProto(LayerActivations m) {
-            return new Fold(m.getBatch(), m.getLayer(), TensorBlocks.toArray(m.getA()), TensorBlocks.toArray(m.getG()));
+            return new Fold(m.getBatch(), m.getLayer(), TensorBlocks.toArray(m.getA()),
+                    m.hasG() ? TensorBlocks.toArray(m.getG()) : null);
         }
     }
 
@@ -86,15 +90,15 @@ public final class LayerActor {
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
     private final Map<String, TreeSet<Long>> folded = new HashMap<>();
 
-    private LayerActor(int block, BlockLayout layout, Precision precision,
+    private LayerActor(int block, List<KfacFactor.Shape> shapes, Precision precision,
                        ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool, BlockSums restored) {
         this.block = block;
         this.precision = precision;
         this.coordinator = coordinator;
         this.pool = pool;
-        for (LinearLayout layer : layout.linears()) {
-            factors.put(layer.name(), KfacFactor.empty(layer));
-            folded.put(layer.name(), new TreeSet<>());
+        for (KfacFactor.Shape shape : shapes) {
+            factors.put(shape.layer(), KfacFactor.empty(shape));
+            folded.put(shape.layer(), new TreeSet<>());
         }
         for (LayerSums sums : restored.layers()) {
             String name = sums.factor().layer();
@@ -106,14 +110,15 @@ public final class LayerActor {
         }
     }
 
-    public static Behavior<Command> create(int block, BlockLayout layout, Precision precision,
+    /** @param shapes the factors this actor sums (e.g. those of the block's linear layers) */
+    public static Behavior<Command> create(int block, List<KfacFactor.Shape> shapes, Precision precision,
                                            ActorRef<CurvatureActor.Command> curvature,
                                            ActorRef<CalibrationCoordinator.Command> coordinator, BlockPool pool) {
         Behavior<Command> restoring = Behaviors.withStash(10_000, stash -> Behaviors.setup(context -> {
             curvature.tell(new CurvatureActor.Restore(block, context.getSelf()));
             return Behaviors.receive(Command.class)
                     .onMessage(Restored.class, r -> {
-                        LayerActor actor = new LayerActor(block, layout, precision, coordinator, pool, r.sums());
+                        LayerActor actor = new LayerActor(block, shapes, precision, coordinator, pool, r.sums());
                         actor.reportRecovered();
                         return stash.unstashAll(actor.ready());
                     })

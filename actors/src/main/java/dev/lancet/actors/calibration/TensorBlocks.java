@@ -57,20 +57,26 @@ final class TensorBlocks {
         return array;
     }
 
+    /** A forward-only factor goes without sum_g. */
     static FactorSums toProto(KfacFactor factor, Collection<Long> batches) {
-        return FactorSums.newBuilder().setLayer(factor.layer()).setBias(factor.hasBias())
-                .setSumA(toProto(factor.sumA())).setSumG(toProto(factor.sumG())).setTokens(factor.tokens())
-                .addAllBatches(batches).build();
+        FactorSums.Builder sums = FactorSums.newBuilder().setLayer(factor.layer()).setBias(factor.hasBias())
+                .setSumA(toProto(factor.sumA())).setTokens(factor.tokens()).addAllBatches(batches);
+        if (factor.dimG() > 0) {
+            sums.setSumG(toProto(factor.sumG()));
+        }
+        return sums.build();
     }
 
     /** Kept state: allocated outside any workspace. */
     static KfacFactor toFactor(FactorSums sums) {
         return Workspaces.outside(() -> {
             INDArray sumA = decode(sums.getSumA());
-            INDArray sumG = decode(sums.getSumG());
+            INDArray sumG = sums.hasSumG() ? decode(sums.getSumG()) : null;
             KfacFactor factor = KfacFactor.fromSums(sums.getLayer(), sums.getBias(), sumA, sumG, sums.getTokens());
             sumA.close();
-            sumG.close();
+            if (sumG != null) {
+                sumG.close();
+            }
             return factor;
         });
     }

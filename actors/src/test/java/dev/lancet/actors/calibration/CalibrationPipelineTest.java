@@ -1,19 +1,13 @@
 package dev.lancet.actors.calibration;
 
-import dev.lancet.actors.TestKits;
 import static dev.lancet.engine.curvature.KfacAssertions.assertSameFactors;
 
-import com.typesafe.config.ConfigFactory;
-import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.curvature.DirectCalibration;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.curvature.Precision;
-import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.text.CalibrationSource;
-import dev.lancet.engine.text.CalibrationSource.Sampling;
-import dev.lancet.engine.text.Tokenizer;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import java.util.List;
 import java.util.TreeSet;
@@ -36,32 +30,28 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 class CalibrationPipelineTest {
 
+    private static PipelineFixture fixture;
     private static ActorTestKit testKit;
     /** Without serialize-messages: tensors pass by reference and are freed by their receivers. */
     private static ActorTestKit localKit;
-    private static Checkpoint checkpoint;
     private static Transformer model;
     private static CalibrationSource source;
     private static KfacState direct;
 
     @BeforeAll
     static void setUp() {
-        testKit = TestKits.serializing();
-        localKit = ActorTestKit.create(ConfigFactory.load());
-        checkpoint = Checkpoint.open(Fixtures.tinyOpt());
-        model = Transformer.load(checkpoint, DataType.DOUBLE);
-        try (Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile())) {
-            source = CalibrationSource.of(tokenizer, List.of(Fixtures.calibrationText()), 9, 24, Sampling.RANDOM, 5);
-        }
+        fixture = new PipelineFixture();
+        testKit = fixture.serializing;
+        localKit = fixture.local;
+        source = fixture.source;
+        model = Transformer.load(fixture.checkpoint, DataType.DOUBLE);
         direct = KfacState.empty(model.layout());
         DirectCalibration.accumulate(model, source, 2, Precision.FP64, direct, done -> { });
     }
 
     @AfterAll
     static void tearDown() {
-        testKit.shutdownTestKit();
-        localKit.shutdownTestKit();
-        checkpoint.close();
+        fixture.close();
     }
 
     private static CalibrationCoordinator.Settings settings() {
@@ -69,7 +59,7 @@ class CalibrationPipelineTest {
     }
 
     private static ActorTestKit kit(boolean serializing) {
-        return serializing ? testKit : localKit;
+        return fixture.kit(serializing);
     }
 
     @ParameterizedTest(name = "serialize-messages {0}")

@@ -26,6 +26,7 @@ class CurvatureActorTest {
     /** Block i holds one layer, named "a", "b", "c", ... with 2 inputs and 3 outputs. */
     private static final ModelLayout LAYOUT = new ModelLayout(List.of(block("a"), block("b"), block("c"), block("x"),
             block("y")));
+    private static final List<List<KfacFactor.Shape>> BLOCKS = CalibrationWork.factors(LAYOUT);
 
     @AfterAll
     static void tearDown() {
@@ -51,7 +52,7 @@ class CurvatureActorTest {
         base.put(factor("b", 1, 1));
         base.put(factor("a", 1, 1));
         ActorRef<CurvatureActor.Command> curvature = testKit.spawn(
-                CurvatureActor.create(SnapshotStore.inMemory(), base, new ModelLayout(LAYOUT.blocks().subList(0, 2))));
+                CurvatureActor.create(SnapshotStore.inMemory(), base, BLOCKS.subList(0, 2)));
         TestProbe<CurvatureActor.Collected> probe = testKit.createTestProbe();
         curvature.tell(new CurvatureActor.BlockState(block(0, 1, "a", 2, 4)));
         curvature.tell(new CurvatureActor.Collect(2, 2, probe.getRef()));
@@ -67,14 +68,14 @@ class CurvatureActorTest {
     @Test
     void restoresLayerActorsFromTheStoreEvenAfterItsOwnRestart() {
         SnapshotStore store = SnapshotStore.inMemory();
-        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
+        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, BLOCKS));
         curvature.tell(new CurvatureActor.BlockState(block(3, 1, "x", 1, 2)));
         TestProbe<LayerActor.Command> layer = testKit.createTestProbe();
         // a block without a snapshot restores as empty
         curvature.tell(new CurvatureActor.Restore(4, layer.getRef()));
         assertEquals(0, layer.expectMessageClass(LayerActor.Restored.class).sums().layers().size());
         testKit.stop(curvature);
-        ActorRef<CurvatureActor.Command> again = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
+        ActorRef<CurvatureActor.Command> again = testKit.spawn(CurvatureActor.create(store, null, BLOCKS));
         again.tell(new CurvatureActor.Restore(3, layer.getRef()));
         BlockSums restored = layer.expectMessageClass(LayerActor.Restored.class).sums();
         assertEquals("x", restored.layers().get(0).factor().layer());
@@ -84,7 +85,7 @@ class CurvatureActorTest {
     @Test
     void aSnapshotThatDoesNotMatchItsBlockRestartsTheActorAndIsNotStored() {
         SnapshotStore store = SnapshotStore.inMemory();
-        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, LAYOUT));
+        ActorRef<CurvatureActor.Command> curvature = testKit.spawn(CurvatureActor.create(store, null, BLOCKS));
         curvature.tell(new CurvatureActor.BlockState(block(2, 1, "c", 1, 2)));
         curvature.tell(new CurvatureActor.BlockState(block(2, 2, "a", 1, 2))); // another block's layer
         curvature.tell(new CurvatureActor.BlockState(new BlockSums(2, 3, List.of(new LayerSums(

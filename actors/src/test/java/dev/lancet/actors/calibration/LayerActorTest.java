@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.curvature.Precision;
-import dev.lancet.engine.model.BlockLayout;
 import java.time.Duration;
 import dev.lancet.actors.calibration.BlockSums.LayerSums;
 import java.util.List;
@@ -30,8 +29,8 @@ class LayerActorTest {
         testKit.shutdownTestKit();
     }
 
-    private static final BlockLayout LAYERS = Layouts.block(Layouts.linear("l1", 3, 2, true),
-            Layouts.linear("l2", 2, 4, false));
+    private static final List<KfacFactor.Shape> LAYERS = List.of(KfacFactor.Shape.of(Layouts.linear("l1", 3, 2, true)),
+            KfacFactor.Shape.of(Layouts.linear("l2", 2, 4, false)));
     private static final INDArray A1 = Nd4j.createFromArray(new double[][] {{1, 2, 3}, {-1, 0, 2}});
     private static final INDArray G1 = Nd4j.createFromArray(new double[][] {{0.5, -1}, {2, 1}});
     private static final INDArray A2 = Nd4j.createFromArray(new double[][] {{1, 1}, {0, 3}});

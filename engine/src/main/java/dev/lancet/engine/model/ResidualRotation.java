@@ -1,5 +1,6 @@
 package dev.lancet.engine.model;
 
+import dev.lancet.engine.linalg.Blas;
 import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.nn.Attention;
 import dev.lancet.engine.nn.DecoderBlock;
@@ -33,6 +34,8 @@ public final class ResidualRotation {
     private INDArray tokens;
     private INDArray positions;
     private INDArray head;
+    /** Applied to the embeddings' weights in {@link #result}: until then {@link #embeddings} rotates their output. */
+    private INDArray embeddingBasis;
     private final List<ShortcutBlock> blocks = new ArrayList<>();
 
     public ResidualRotation(Transformer fused) {
@@ -50,9 +53,31 @@ public final class ResidualRotation {
         return blocks.size();
     }
 
-    /** The embeddings' output (the first block's input) for a batch, before any rotation: [batch·seq, width]. */
+    /** Width of the stream the embeddings write, as they now write it. */
+    public int embeddingWidth() {
+        return (int) (embeddingBasis == null ? tokens.columns() : embeddingBasis.columns());
+    }
+
+    /** Width of block {@code i}'s middle, as the block now writes it. */
+    public int middleWidth(int i) {
+        return blocks.get(i).attention().o().outFeatures();
+    }
+
+    /** Width of block {@code i}'s output, as the block now writes it. */
+    public int outputWidth(int i) {
+        List<Linear> mlp = blocks.get(i).feedForward().linears();
+        return mlp.get(mlp.size() - 1).outFeatures();
+    }
+
+    /** The embeddings' output (the first block's input) for a batch, as rotated so far: [batch·seq, width]. */
     public INDArray embeddings(TokenBatch batch) {
-        return detached(() -> fused.embed(batch));
+        INDArray x = detached(() -> fused.embed(batch));
+        if (embeddingBasis == null) {
+            return x;
+        }
+        INDArray rotated = Blas.gemm(x, false, embeddingBasis.castTo(x.dataType()), false);
+        x.close();
+        return rotated;
     }
 
     /** Block {@code i}'s residual stream between attention and MLP, for its input {@code x}. */
@@ -72,12 +97,9 @@ public final class ResidualRotation {
         }
     }
 
-    /** The embeddings write the stream: their rows become rows of x Q_k. */
+    /** The embeddings write the stream: their rows become rows of x Q_k (in {@link #result}). */
     public void rotateEmbeddings(INDArray basis) {
-        tokens = replace(tokens, product(tokens, false, basis));
-        if (positions != null) {
-            positions = replace(positions, product(positions, false, basis));
-        }
+        embeddingBasis = basis;
     }
 
     /** Block {@code i}'s input: q, k, v and the attention shortcut read it. */
@@ -113,6 +135,12 @@ public final class ResidualRotation {
 
     /** The rotated model with its new layout; this object must not be used afterwards. */
     public Transformer result() {
+        if (embeddingBasis != null) {
+            tokens = replace(tokens, product(tokens, false, embeddingBasis));
+            if (positions != null) {
+                positions = replace(positions, product(positions, false, embeddingBasis));
+            }
+        }
         ModelConfig config = fused.config();
         List<BlockLayout> layouts = new ArrayList<>();
         for (int i = 0; i < blocks.size(); i++) {
