@@ -2,6 +2,7 @@ package dev.lancet.actors.prune;
 
 import com.google.protobuf.Message;
 import dev.lancet.actors.WireMessage;
+import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.ApplyAt;
@@ -20,7 +21,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * Prices and prunes the units it is given, one at a time: opening a unit computes its costs (from the layer's KFAC
  * factors and their inverses, freed as soon as the costs are known), counting answers the coordinator's threshold
  * questions from the costs alone, and applying removes the structures under the threshold and corrects the weights
- * that stay. Blocking work: it runs on {@code lancet.prune.dispatcher}.
+ * that stay. Blocking work: it runs on {@code lancet.prune.dispatcher}, a thread of its own whose ND4J workspaces
+ * are freed when it stops.
  */
 public final class PruneWorker {
 
@@ -92,6 +94,8 @@ public final class PruneWorker {
                     })
                     .onSignal(PostStop.class, stop -> {
                         open.forEach(PruneUnit::close);
+                        // each worker has a thread of its own (a pinned dispatcher): its workspaces go with it
+                        Workspaces.releaseThread();
                         return Behaviors.same();
                     })
                     .build();
