@@ -41,8 +41,12 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.IntStream;
+import java.util.stream.LongStream;
+import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.reduce.longer.CountNonZero;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Multi-shot pruning (LLM Surgeon and its baselines): each shot refreshes the KFAC curvature of the current model
@@ -311,8 +315,10 @@ public final class PruneJob {
             double perplexity = evaluate(shotWindows, "shot " + shot + "/" + spec.shots());
             double evalSeconds = (System.nanoTime() - evalStart) / 1e9;
 
+            long[] left = nonZeroPerLayer();
             ObjectNode s = ((ArrayNode) report.get("shots")).addObject();
-            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction()).put("perplexity", perplexity);
+            s.put("shot", shot).put("target", fraction).put("achieved", removedFraction(left))
+                    .put("perplexity", perplexity);
             if (work.threshold() != null) {
                 // +∞ when every candidate goes; JSON has no infinity
                 s.put("threshold", Double.isFinite(work.threshold()) ? work.threshold() : Double.MAX_VALUE);
@@ -323,7 +329,7 @@ public final class PruneJob {
                 seconds.put("lora", loraSeconds);
             }
             seconds.put("evaluation", evalSeconds);
-            s.set("layers", layerReports(work.units()));
+            s.set("layers", layerReports(work.units(), left));
             s.set("blocks", blockReports(work.units()));
             ObjectNode state = JSON.createObjectNode();
             state.set("report", report);
@@ -350,6 +356,9 @@ public final class PruneJob {
                 if (curvature != null) {
                     curvature.close();
                 }
+                // glibc keeps what the shot's actor threads freed in their malloc arenas, which the next shot's fresh
+                // threads do not reuse: without handing it back, resident memory grows shot after shot (BENCHMARKS.md)
+                Pointer.trimMemory();
             }
             if (spec.settings().structure() == Structure.GROUPS) {
                 model = removeGroups(solved.units());
@@ -463,31 +472,33 @@ public final class PruneJob {
          * Fraction of the input model's decoder linear weights no longer there: removed or pruned to zero; for
          * LLM-Pruner, of all its parameters.
          */
-        private double removedFraction() {
+        private double removedFraction(long[] left) {
             if (spec.taylor() != null) {
                 long before = report.get("params_before").asLong();
                 return (double) (before - model.parameterCount()) / before;
             }
-            return (double) (prunable - nonZeroLinearWeights()) / prunable;
+            return (double) (prunable - LongStream.of(left).sum()) / prunable;
         }
 
-        private long nonZeroLinearWeights() {
-            long nonZero = 0;
-            for (var linear : model.linears()) {
-                nonZero += nonZero(linear.weight());
-                if (linear.bias() != null) {
-                    nonZero += nonZero(linear.bias());
-                }
-            }
-            return nonZero;
+        /**
+         * Non-zero weights, bias included, of each decoder linear layer of the current model. Counted, not derived
+         * from the units' reports: those miss zeros outside what they removed (an input pruned before, rows-cols or
+         * groups).
+         */
+        private long[] nonZeroPerLayer() {
+            return model.linears().stream().mapToLong(linear -> nonZero(linear.weight())
+                    + (linear.bias() == null ? 0 : nonZero(linear.bias()))).toArray();
         }
 
+        /** One reduction, no temporaries (a mask and its int64 cast touched 9 bytes of fresh memory per weight). */
         private static long nonZero(INDArray a) {
-            return a.length() - a.eq(0).castTo(DataType.INT64).sumNumber().longValue();
+            try (INDArray count = Nd4j.getExecutioner().exec(new CountNonZero(a))) {
+                return count.getLong(0);
+            }
         }
 
         /** Per layer: its share of weights gone (against the input model) and what this shot removed. */
-        private ArrayNode layerReports(List<UnitReport> units) {
+        private ArrayNode layerReports(List<UnitReport> units, long[] left) {
             ArrayNode layers = JSON.createArrayNode();
             var dense = input.layout().linears();
             var current = model.linears();
@@ -496,8 +507,8 @@ public final class PruneJob {
                 var linear = current.get(i);
                 var original = dense.get(i);
                 long size = (long) original.out() * original.inputsWithBias();
-                long left = nonZero(linear.weight()) + (linear.bias() == null ? 0 : nonZero(linear.bias()));
-                ObjectNode l = layers.addObject().put("layer", linear.name()).put("sparsity", (double) (size - left) / size)
+                ObjectNode l = layers.addObject().put("layer", linear.name())
+                        .put("sparsity", (double) (size - left[i]) / size)
                         .put("in", linear.inFeatures()).put("out", linear.outFeatures());
                 removals.stream().filter(r -> r.layer().equals(linear.name())).findFirst().ifPresent(r ->
                         l.put("rows", r.rows()).put("columns", r.columns()).put("weights", r.weights()));
@@ -527,7 +538,7 @@ public final class PruneJob {
          * reported perplexity is that of the file, rounding included.
          */
         private Result finish() throws IOException {
-            long prunedZeros = ShotUnits.prunable(model.layout()) - nonZeroLinearWeights();
+            long prunedZeros = ShotUnits.prunable(model.layout()) - LongStream.of(nonZeroPerLayer()).sum();
             report.put("params_after", model.parameterCount() - prunedZeros);
             if (spec.export() == Export.DENSE && spec.structure() == Structure.GROUPS) {
                 model = DenseExport.restore(model, input.layout(), keptOriginals(true), keptOriginals(false));

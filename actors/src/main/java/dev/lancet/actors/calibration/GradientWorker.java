@@ -2,6 +2,7 @@ package dev.lancet.actors.calibration;
 
 import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
+import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.model.Loss;
 import dev.lancet.engine.model.TokenBatch;
 import dev.lancet.engine.model.Transformer;
@@ -13,6 +14,7 @@ import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
@@ -48,6 +50,11 @@ public final class GradientWorker {
                             batch.labelledRows()));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
                             .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));
+                    return Behaviors.same();
+                })
+                // the step's workspaces (gigabytes on a large model) go with the run, not with some later GC
+                .onSignal(PostStop.class, stopped -> {
+                    Workspaces.releaseThread();
                     return Behaviors.same();
                 })
                 .build();

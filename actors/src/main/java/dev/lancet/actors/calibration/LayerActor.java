@@ -142,7 +142,11 @@ public final class LayerActor {
                     return Behaviors.same();
                 })
                 .onSignal(PreRestart.class, signal -> closeSums())
-                .onSignal(PostStop.class, signal -> closeSums())
+                .onSignal(PostStop.class, signal -> {
+                    // the fold's workspace, on a fold thread of its own (lancet.fold-dispatcher)
+                    Workspaces.releaseThread();
+                    return closeSums();
+                })
                 .build();
     }
 

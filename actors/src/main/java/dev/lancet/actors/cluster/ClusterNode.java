@@ -42,7 +42,7 @@ public final class ClusterNode implements AutoCloseable {
         this.system = ActorSystem.create(Behaviors.empty(), SYSTEM, config);
         this.sharding = ClusterSharding.get(system);
         sharding.init(Entity.of(WORKERS, entity -> PruneWorker.create(shots)).withRole(WORKER_ROLE)
-                .withEntityProps(DispatcherSelector.fromConfig("lancet.prune.dispatcher")));
+                .withEntityProps(DispatcherSelector.fromConfig("lancet.cluster.worker-dispatcher")));
     }
 
     /**

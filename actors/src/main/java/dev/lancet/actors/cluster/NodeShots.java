@@ -18,6 +18,7 @@ import dev.lancet.proto.ShotFiles;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -105,6 +106,8 @@ public final class NodeShots implements PruneWorker.UnitSource, AutoCloseable {
         if (--shot.users == 0) {
             shots.remove(shot.files.getKey());
             shot.close();
+            // as after a shot in the job's JVM (PruneJob): glibc would keep the freed pages in the threads' arenas
+            Pointer.trimMemory();
         }
     }
 

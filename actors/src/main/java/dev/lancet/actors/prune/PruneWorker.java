@@ -2,6 +2,7 @@ package dev.lancet.actors.prune;
 
 import com.google.protobuf.Message;
 import dev.lancet.actors.WireMessage;
+import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.ApplyAt;
@@ -24,7 +25,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * questions from the costs alone, and applying removes the structures under the threshold and corrects the weights
  * that stay. Every question carries the whole assignment and every answer can be given twice, so a worker that lost
  * its state (a cluster entity whose node left) rebuilds it from the next question, and a resent question is harmless.
- * Blocking work: it runs on {@code lancet.prune.dispatcher}.
+ * Blocking work: it runs on {@code lancet.prune.dispatcher} (a thread of its own) or, as a cluster entity, on
+ * {@code lancet.cluster.worker-dispatcher}; it frees its thread's ND4J workspaces when it stops.
  */
 public final class PruneWorker {
 
@@ -132,6 +134,8 @@ public final class PruneWorker {
                 })
                 .onSignal(PostStop.class, stop -> {
                     closeUnits();
+                    // the thread's workspaces would otherwise outlive the worker (freed only when a GC finds them)
+                    Workspaces.releaseThread();
                     return Behaviors.same();
                 })
                 .build();

@@ -65,6 +65,19 @@ public final class Workspaces {
         }
     }
 
+    /**
+     * Frees every workspace of the calling thread. A thread's workspaces are otherwise freed only once the garbage
+     * collector happens to collect them after the thread ends: a pool thread that is done with numerical work calls
+     * this last, or each fresh thread (a new actor system's dispatcher) adds its own gigabytes. No scope of the
+     * thread may be open.
+     */
+    public static void releaseThread() {
+        var manager = Nd4j.getWorkspaceManager();
+        for (MemoryWorkspace workspace : manager.getAllWorkspacesForCurrentThread()) {
+            manager.destroyWorkspace(workspace);
+        }
+    }
+
     /** Runs {@code allocation} outside any workspace, for arrays that must outlive the current scope. */
     public static <T> T outside(Supplier<T> allocation) {
         try (MemoryWorkspace ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
