@@ -8,6 +8,7 @@ import dev.lancet.engine.io.CheckpointException;
 import dev.lancet.engine.llmpruner.Aggregation;
 import dev.lancet.engine.llmpruner.Importance;
 import dev.lancet.engine.llmpruner.LayerRange;
+import dev.lancet.engine.llmpruner.Strategy;
 import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.prune.Damping;
 import dev.lancet.engine.prune.PruneMethod;
@@ -50,6 +51,14 @@ public final class PruneOptions {
                     + "or slicegpt (norms fused, residual stream rotated onto its principal directions and narrowed). "
                     + "Default: ${DEFAULT-VALUE}.")
     String method = "surgeon";
+
+    @Option(names = "--strategy", paramLabel = "NAME",
+            description = "llm-pruner: blocks (attention heads, a key/value head with its query heads, and MLP "
+                    + "channels of the blocks in --layers), query-heads (GQA: single query heads, the same number "
+                    + "from every key/value group, and MLP channels) or channels (hidden features of the whole "
+                    + "model: embedding column, norm entries, every stream reader's input column and writer's "
+                    + "output row, head column; one narrower hidden_size, a stock-shaped model). Default: blocks.")
+    String strategy;
 
     @Option(names = "--importance", paramLabel = "NAME",
             description = "llm-pruner: element1 (Σ|W⊙∇W|), element2 (Σ|W⊙∇W − ½W²⊙F|, F the per-window squared "
@@ -233,8 +242,8 @@ public final class PruneOptions {
     }
 
     private PruneSettings settings() {
-        if (importance != null || aggregation != null || layers != null) {
-            throw new IllegalArgumentException("--importance, --aggregation and --layers apply to --method "
+        if (strategy != null || importance != null || aggregation != null || layers != null) {
+            throw new IllegalArgumentException("--strategy, --importance, --aggregation and --layers apply to --method "
                     + LLM_PRUNER + " only");
         }
         PruneSettings defaults = PruneSettings.defaults(parse(PruneMethod.class, "--method", method),
@@ -249,7 +258,8 @@ public final class PruneOptions {
             throw new IllegalArgumentException(LLM_PRUNER + " removes coupled groups (--structure groups), not "
                     + structure);
         }
-        return new TaylorSettings(parse(Importance.class, "--importance", importanceName()),
+        return new TaylorSettings(parse(Strategy.class, "--strategy", strategy != null ? strategy : "blocks"),
+                parse(Importance.class, "--importance", importanceName()),
                 parse(Aggregation.class, "--aggregation", aggregation != null ? aggregation : "sum"),
                 layers != null ? LayerRange.parse(layers) : null, seed);
     }
@@ -292,8 +302,13 @@ public final class PruneOptions {
     Path defaultOut() {
         return Path.of("pruned", String.format(Locale.ROOT, "%s-%s-%s-%d",
                 modelOrDefault().toAbsolutePath().normalize().getFileName(), method,
-                slices() ? "residual" : llmPruner() ? importanceName() : structure.replace(":", ""),
+                slices() ? "residual" : llmPruner() ? llmPrunerName() : structure.replace(":", ""),
                 Math.round(100 * target())));
+    }
+
+    /** The importance, and the strategy unless it is the default blocks: "element1", "element1-channels". */
+    private String llmPrunerName() {
+        return importanceName() + (strategy == null || strategy.equals("blocks") ? "" : "-" + strategy);
     }
 
     private String importanceName() {
@@ -317,6 +332,9 @@ public final class PruneOptions {
         }
         if (seqlen != null) {
             r.setSeqlen(seqlen);
+        }
+        if (strategy != null) {
+            r.setStrategy(strategy);
         }
         if (importance != null) {
             r.setImportance(importance);
@@ -382,6 +400,7 @@ public final class PruneOptions {
         o.out = r.hasOut() ? resolve.apply("out", r.getOut()) : null;
         o.resume = r.getResume();
         o.export = r.hasExport() ? r.getExport() : o.export;
+        o.strategy = r.hasStrategy() ? r.getStrategy() : null;
         o.importance = r.hasImportance() ? r.getImportance() : null;
         o.aggregation = r.hasAggregation() ? r.getAggregation() : null;
         o.layers = r.hasLayers() ? r.getLayers() : null;

@@ -14,6 +14,7 @@ import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.eval.Perplexity;
 import dev.lancet.engine.io.TensorInfo;
+import dev.lancet.engine.llmpruner.Strategy;
 import dev.lancet.engine.llmpruner.TaylorGradients;
 import dev.lancet.engine.llmpruner.TaylorSelection;
 import dev.lancet.engine.llmpruner.TaylorSettings;
@@ -23,6 +24,7 @@ import dev.lancet.engine.lora.LoraTrainer;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.DenseExport;
+import dev.lancet.engine.model.HiddenChannelEdit;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
@@ -98,6 +100,10 @@ public final class PruneJob {
             if (shots < 1) {
                 throw new IllegalArgumentException("at least 1 shot is needed, got " + shots);
             }
+            if (taylor != null && taylor.strategy() == Strategy.CHANNELS && export == Export.DENSE) {
+                throw new IllegalArgumentException("--export dense cannot restore removed hidden channels: a norm over "
+                        + "the zero-padded stream averages over more features; use --export shrunk");
+            }
             if (evalWindows < 0) {
                 throw new IllegalArgumentException("the evaluation window limit must be >= 0 (0: all), got " + evalWindows);
             }
@@ -124,6 +130,7 @@ public final class PruneJob {
             job.put("model", model.toAbsolutePath().normalize().toString());
             if (taylor != null) {
                 job.put("method", "LLM_PRUNER").put("structure", Structure.GROUPS.name())
+                        .put("strategy", taylor.strategy().name())
                         .put("importance", taylor.importance().name()).put("aggregation", taylor.aggregation().name())
                         .put("layers", taylor.layers() == null ? "default" : taylor.layers().toString());
             } else {
@@ -206,8 +213,8 @@ public final class PruneJob {
             if (spec.taylor() != null) {
                 // a target the model cannot take is refused before anything is written
                 long parameters = input.tensors().stream().mapToLong(TensorInfo::elements).sum();
-                TaylorSelection.check(input.layout(), Math.round(spec.target() * parameters),
-                        spec.taylor().range(input.layout().numBlocks()));
+                TaylorSelection.check(input.config(), input.layout(), Math.round(spec.target() * parameters),
+                        spec.taylor());
             }
             if (spec.loraBetweenShots() != null) {
                 LoraModel.check(input.layout(), LoraSettings.defaults(spec.seed()));
@@ -299,8 +306,8 @@ public final class PruneJob {
         }
 
         /** What a shot removed and how long its calibration and solve took. */
-        private record ShotWork(List<UnitReport> units, Double threshold, double calibrationSeconds,
-                                double solveSeconds) {
+        private record ShotWork(List<UnitReport> units, List<Integer> hiddenChannels, Double threshold,
+                                double calibrationSeconds, double solveSeconds) {
         }
 
         private void shot(int shot) throws InterruptedException, IOException {
@@ -331,6 +338,9 @@ public final class PruneJob {
             seconds.put("evaluation", evalSeconds);
             s.set("layers", layerReports(work.units(), left));
             s.set("blocks", blockReports(work.units()));
+            if (!work.hiddenChannels().isEmpty()) {
+                work.hiddenChannels().forEach(s.putArray("hidden_channels")::add);
+            }
             ObjectNode state = JSON.createObjectNode();
             state.set("report", report);
             run.completeShot(shot, model, input, state);
@@ -363,14 +373,14 @@ public final class PruneJob {
             if (spec.settings().structure() == Structure.GROUPS) {
                 model = removeGroups(solved.units());
             }
-            return new ShotWork(solved.units(), solved.threshold(), calibrationSeconds,
+            return new ShotWork(solved.units(), List.of(), solved.threshold(), calibrationSeconds,
                     (System.nanoTime() - solveStart) / 1e9);
         }
 
         /**
          * LLM-Pruner: gradients of the calibration loss (if the importance needs them), then the same share of the
-         * lowest-scoring groups of every block in the range, removed physically; the schedule's fraction is of all
-         * the input model's parameters.
+         * lowest-scoring groups of every block in the range, or the model's lowest-scoring hidden channels, removed
+         * physically; the schedule's fraction is of all the input model's parameters.
          */
         private ShotWork taylorShot(int shot, double fraction) {
             long before = report.get("params_before").asLong();
@@ -381,9 +391,15 @@ public final class PruneJob {
             try (TaylorGradients gradients = taylor.importance().needsGradients() ? gradients(phase) : null) {
                 double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
                 long solveStart = System.nanoTime();
+                if (taylor.strategy() == Strategy.CHANNELS) {
+                    List<Integer> hidden = TaylorSelection.hidden(model, Math.max(0, goal), taylor, gradients);
+                    model = new HiddenChannelEdit(hidden).applyTo(model);
+                    return new ShotWork(List.of(), hidden, null, calibrationSeconds,
+                            (System.nanoTime() - solveStart) / 1e9);
+                }
                 List<UnitReport> units = TaylorSelection.select(model, Math.max(0, goal), taylor, gradients);
                 model = removeGroups(units);
-                return new ShotWork(units, null, calibrationSeconds, (System.nanoTime() - solveStart) / 1e9);
+                return new ShotWork(units, List.of(), null, calibrationSeconds, (System.nanoTime() - solveStart) / 1e9);
             }
         }
 

@@ -2,6 +2,7 @@ package dev.lancet.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -110,6 +111,14 @@ class PruneCommandTest {
         assertRefused("llm-pruner removes coupled groups (--structure groups), not 2:4",
                 with(llmPruner, "--structure", "2:4"));
         assertRefused("target must be a fraction in (0, 1), got 0.0", with(llmPruner, "--target", "0"));
+        assertRefused("--strategy must be one of blocks, query-heads, channels, got 'heads'",
+                with(llmPruner, "--strategy", "heads"));
+        String[] channels = with(llmPruner, "--strategy", "channels");
+        assertRefused("--layers applies to --strategy blocks only", with(channels, "--layers", "0:2"));
+        // every one of tiny-llama's 192 hidden channels holds 1/192 of its parameters
+        assertRefused("the target would remove every hidden channel", with(channels, "--target", "0.999"));
+        assertRefused("--export dense cannot restore removed hidden channels", with(channels, "--export", "dense"));
+        assertRefused("--strategy query-heads needs GQA blocks", with(llmPruner, "--strategy", "query-heads"));
         CliRun surgeon = CliRun.of("prune", "--importance", "l2", "--out", tmp.resolve("s").toString());
         assertEquals(Lancet.BAD_INPUT, surgeon.exitCode());
         assertTrue(surgeon.err().contains("--importance, --aggregation and --layers apply to --method llm-pruner only"),
@@ -153,6 +162,33 @@ class PruneCommandTest {
         assertEquals("LLM_PRUNER", report.get("job").get("method").asText());
         assertEquals("ELEMENT2", report.get("job").get("importance").asText());
         assertTrue(Files.size(tmp.resolve("a/pruning.png")) > 1000);
+    }
+
+    /**
+     * LLM-Pruner's hidden channels: one narrower hidden_size for the whole model, saved as a stock-shaped checkpoint
+     * (no per-layer entries) that loads, with the channels the shot removed in the report.
+     */
+    @Test
+    void llmPrunerChannelsNarrowTheHiddenSize() throws IOException {
+        Path eval = tmp.resolve("eval.txt");
+        Files.writeString(eval, Files.readString(Fixtures.validText()).substring(0, 6_000));
+        Path out = tmp.resolve("channels");
+        CliRun run = prune(out, "--method", "llm-pruner", "--strategy", "channels", "--target", "0.1", "--eval",
+                eval.toString(), "--eval-seqlen", "64", "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode result = new ObjectMapper().readTree(run.lastLine());
+        JsonNode report = new ObjectMapper().readTree(out.resolve("pruning-report.json").toFile());
+        int removed = report.get("shots").get(0).get("hidden_channels").size();
+        // tiny-llama: 192 channels of 17,417 parameters each; 10% of 3,344,064 is 19.2 of them
+        assertEquals(19, removed);
+        assertEquals(result.get("params_before").asLong() - 19 * 17_417L, result.get("params_after").asLong());
+        JsonNode config = new ObjectMapper().readTree(out.resolve("config.json").toFile());
+        assertEquals(192 - 19, config.get("hidden_size").asInt());
+        assertFalse(config.has("lancet"));
+        try (Checkpoint pruned = Checkpoint.open(out)) {
+            assertEquals(192 - 19, pruned.config().hiddenSize());
+        }
+        assertTrue(Double.isFinite(result.get("perplexity").asDouble()));
     }
 
     private static String[] with(String[] first, String... more) {

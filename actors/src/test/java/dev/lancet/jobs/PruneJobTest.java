@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.llmpruner.Aggregation;
 import dev.lancet.engine.llmpruner.Importance;
+import dev.lancet.engine.llmpruner.Strategy;
 import dev.lancet.engine.llmpruner.TaylorSettings;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.curvature.KfacState;
@@ -90,7 +91,8 @@ class PruneJobTest {
 
     private static PruneJob.Spec llmPruner(Path out, boolean resume) {
         return new PruneJob.Spec(Fixtures.tinyLlama(), null,
-                new TaylorSettings(Importance.ELEMENT1, Aggregation.SUM, null, 0), 0.1, 1, Schedule.LINEAR,
+                new TaylorSettings(Strategy.BLOCKS, Importance.ELEMENT1, Aggregation.SUM, null, 0), 0.1, 1,
+                Schedule.LINEAR,
                 List.of(Fixtures.calibrationText()), 10, 64, CalibrationSource.Sampling.RANDOM, 5, PruneSpecs.evalText(),
                 64, 16, 8, out, resume, 1, PruneJob.Export.SHRUNK, null, null);
     }

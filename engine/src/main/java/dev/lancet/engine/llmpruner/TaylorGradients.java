@@ -10,11 +10,12 @@ import java.util.function.IntConsumer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * What LLM-Pruner's importance reads from the calibration windows, per weight and bias of every decoder linear
- * layer (by tensor name, {@code <layer>.weight} / {@code <layer>.bias}): g, the gradient of the mean next-token loss
- * over all windows, and, if asked, the Fisher diagonal F = (1/N) Σₙ gₙ² with gₙ the gradient of window n's own mean
- * loss (the reference's {@code acc_grad}). Windows all have the same length, so g = (1/N) Σₙ gₙ and both come from
- * one backward per window; without F, windows go through backward in batches.
+ * What LLM-Pruner's importance reads from the calibration windows, per parameter tensor of the model (by tensor
+ * name, {@code <layer>.weight} / {@code <layer>.bias}: the decoder's linear layers, norms, embeddings and head): g,
+ * the gradient of the mean next-token loss over all windows, and, if asked, the Fisher diagonal F = (1/N) Σₙ gₙ²
+ * with gₙ the gradient of window n's own mean loss (the reference's {@code acc_grad}). Windows all have the same
+ * length, so g = (1/N) Σₙ gₙ and both come from one backward per window; without F, windows go through backward in
+ * batches.
  */
 public final class TaylorGradients implements AutoCloseable {
 
@@ -69,7 +70,7 @@ public final class TaylorGradients implements AutoCloseable {
         }
     }
 
-    /** g of a tensor (a weight or bias of a decoder linear layer). */
+    /** g of a parameter tensor. */
     public INDArray gradient(String tensor) {
         return require(gradient, tensor, "gradient");
     }

@@ -14,7 +14,8 @@ import java.util.List;
  * hidden_size / heads. A model whose norms are folded into its linears (SliceGPT) says so with
  * {@code "lancet": {"norms": "fused"}}, always lists its layers, each with its residual widths
  * {@code residual_in}, {@code residual_mid}, {@code residual_out}, and has its own head
- * ({@code tie_word_embeddings: false}).
+ * ({@code tie_word_embeddings: false}). Any other model's residual width is hidden_size, rewritten from the layout
+ * (smaller after LLM-Pruner's hidden channels go).
  */
 public final class LayoutConfig {
 
@@ -24,6 +25,9 @@ public final class LayoutConfig {
 
     static final String LAYERS = "num_hidden_layers";
     static final String HEAD_DIM = "head_dim";
+    private static final String HIDDEN = "hidden_size";
+    /** OPT's embedding width, equal to hidden_size unless the model has project_in/out. */
+    private static final String EMBED_WIDTH = "word_embed_proj_dim";
     private static final String NORMS = "norms";
     private static final String FUSED = "fused";
     private static final List<String> RESIDUAL_KEYS = List.of("residual_in", "residual_mid", "residual_out");
@@ -99,6 +103,14 @@ public final class LayoutConfig {
     public static ObjectNode write(JsonNode source, ModelLayout layout, ShapeKeys keys) {
         ObjectNode json = source.deepCopy();
         BlockLayout first = layout.block(0);
+        if (!layout.fused()) {
+            // a model whose hidden channels were removed (LLM-Pruner's channel strategy) is stock-shaped, narrower
+            int hidden = layout.embeddingWidth();
+            if (json.path(EMBED_WIDTH).asInt(-1) == json.path(HIDDEN).asInt()) {
+                json.put(EMBED_WIDTH, hidden);
+            }
+            json.put(HIDDEN, hidden);
+        }
         json.put(LAYERS, layout.numBlocks());
         json.put(keys.heads(), first.heads());
         if (keys.kvHeads() != null) {

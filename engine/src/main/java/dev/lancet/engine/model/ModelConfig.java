@@ -4,7 +4,8 @@ import dev.lancet.engine.nn.RopeScaling;
 
 /**
  * The architecture of a checkpoint, independent of the family that named it: the model-wide facts that no
- * structural edit changes. Per-block sizes (heads, MLP width, ...) live in its {@link ModelLayout}.
+ * structural edit changes but the removal of hidden channels ({@link #withHiddenSize}). Per-block sizes (heads, MLP
+ * width, ...) live in its {@link ModelLayout}.
  */
 public record ModelConfig(
         String modelType,
@@ -58,6 +59,19 @@ public record ModelConfig(
     public ModelConfig withUntiedHead() {
         return new ModelConfig(modelType, vocabSize, hiddenSize, embedSize, maxPositions, norm, normEps, positions,
                 ropeTheta, feedForward, attentionBias, outputBias, mlpBias, normBias, false, normPlacement, ropeScaling,
+                slidingWindow);
+    }
+
+    /**
+     * The same architecture over a residual stream of {@code hidden} features (LLM-Pruner's hidden channels removed);
+     * only for models whose embeddings are as wide as the stream.
+     */
+    public ModelConfig withHiddenSize(int hidden) {
+        if (projectsEmbeddings()) {
+            throw new IllegalArgumentException("a model with project_in/out has embeddings narrower than its stream");
+        }
+        return new ModelConfig(modelType, vocabSize, hidden, hidden, maxPositions, norm, normEps, positions, ropeTheta,
+                feedForward, attentionBias, outputBias, mlpBias, normBias, tiedHead, normPlacement, ropeScaling,
                 slidingWindow);
     }
 

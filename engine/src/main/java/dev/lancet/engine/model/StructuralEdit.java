@@ -235,7 +235,7 @@ public final class StructuralEdit {
     }
 
     /** Output rows {@code rows} of a layer (and its bias entries); the layer itself when all are kept. */
-    private static Linear keepRows(Linear l, int[] rows, String name, Set<INDArray> replaced) {
+    static Linear keepRows(Linear l, int[] rows, String name, Set<INDArray> replaced) {
         if (rows.length == l.outFeatures()) {
             return new Linear(name, l.weight(), l.bias(), l.tracked());
         }
@@ -246,7 +246,7 @@ public final class StructuralEdit {
     }
 
     /** Input columns {@code columns} of a layer; its bias belongs to its outputs and stays whole. */
-    private static Linear keepColumns(Linear l, int[] columns, String name, Set<INDArray> replaced) {
+    static Linear keepColumns(Linear l, int[] columns, String name, Set<INDArray> replaced) {
         if (columns.length == l.inFeatures()) {
             return new Linear(name, l.weight(), l.bias(), l.tracked());
         }

@@ -33,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.UnaryOperator;
+import java.util.stream.IntStream;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
@@ -312,11 +313,14 @@ public final class Transformer implements AutoCloseable {
         double[] nll = new double[1];
         // the vocabulary-wide logits and their gradient are the largest temporaries: free them before the blocks
         INDArray dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> {
-            INDArray probs = headLogits(normalized);
+            INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
+            INDArray probs = headLogits(projected);
             nll[0] = softmaxNll(probs, batch);
-            INDArray dProjected = Blas.gemm(softmaxMinusOneHot(probs, batch), false, head, false);
+            INDArray dLogits = softmaxMinusOneHot(probs, batch);
+            backprop.observeProduct(headTensor(), head, projected, dLogits, names.head() + ".bias", headBias);
+            INDArray dProjected = Blas.gemm(dLogits, false, head, false);
             INDArray dNormalized = projectOut == null ? dProjected : projectOut.backward(normalized, dProjected, backprop);
-            return finalState == null ? dNormalized : finalNorm.backward(finalState, dNormalized);
+            return finalState == null ? dNormalized : finalNorm.backward(finalState, dNormalized, backprop);
         });
         for (int i = blocks.size() - 1; i >= 0; i--) {
             DecoderBlock block = blocks.get(i);
@@ -324,7 +328,29 @@ public final class Transformer implements AutoCloseable {
             INDArray dy = dx;
             dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> block.backward(state, dy, backprop, b, t));
         }
+        observeEmbeddings(batch, dx, backprop);
         return new Loss(nll[0], batch.labelledTokens());
+    }
+
+    /** The head's tensor name: the embedding's when tied. */
+    private String headTensor() {
+        return (config.tiedHead() ? names.embedTokens() : names.head()) + ".weight";
+    }
+
+    /**
+     * The embeddings' gradients from dx, the gradient of the first block's input: each token's row (through
+     * project_in, an untracked layer whose own input backward does not need), and each position's.
+     */
+    private void observeEmbeddings(TokenBatch batch, INDArray dx, Backprop backprop) {
+        if (!backprop.weightGradients()) {
+            return;
+        }
+        INDArray dTokens = projectIn == null ? dx : projectIn.backward(null, dx, backprop);
+        backprop.observeLookup(names.embedTokens() + ".weight", tokenEmbedding, batch.ids(), dTokens);
+        if (positionEmbedding != null) {
+            int[] positions = IntStream.range(0, batch.batch() * batch.seq()).map(r -> 2 + r % batch.seq()).toArray();
+            backprop.observeLookup(names.embedPositions() + ".weight", positionEmbedding, positions, dx);
+        }
     }
 
     INDArray embed(TokenBatch batch) {
@@ -355,11 +381,12 @@ public final class Transformer implements AutoCloseable {
             x = Workspaces.nested(Workspaces.BLOCK, Workspaces.FORWARD,
                     () -> block.forward(input, batch.batch(), batch.seq()).output());
         }
-        return headLogits(finalNorm == null ? x : finalNorm.forward(x).output());
+        INDArray normalized = finalNorm == null ? x : finalNorm.forward(x).output();
+        return headLogits(projectOut == null ? normalized : projectOut.forward(normalized));
     }
 
-    private INDArray headLogits(INDArray normalized) {
-        INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
+    /** Logits of the (projected) final stream. */
+    private INDArray headLogits(INDArray projected) {
         INDArray logits = Blas.gemm(projected, false, head, true);
         return headBias == null ? logits : logits.addiRowVector(headBias);
     }

@@ -34,7 +34,7 @@ public record FusedRmsNorm(String name, int divisor, double eps) implements Norm
 
     /** dx = r·(dy − y·Σ(dy ∘ y)/divisor) with r = 1/sqrt(Σx²/divisor + eps). */
     @Override
-    public INDArray backward(State state, INDArray dy) {
+    public INDArray backward(State state, INDArray dy, Backprop backprop) {
         INDArray projection = dy.mul(state.normalized()).sum(1).divi(divisor);
         INDArray dx = dy.sub(state.normalized().mulColumnVector(projection));
         return dx.muliColumnVector(state.invScale());

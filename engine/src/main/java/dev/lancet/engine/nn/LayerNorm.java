@@ -21,7 +21,8 @@ public record LayerNorm(String name, INDArray weight, INDArray bias, double eps)
 
     /** dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂ ∘ x̂)) / σ with dx̂ = dy ∘ γ. */
     @Override
-    public INDArray backward(State state, INDArray dy) {
+    public INDArray backward(State state, INDArray dy, Backprop backprop) {
+        backprop.observe(this, state, dy);
         INDArray dNormalized = dy.mulRowVector(weight);
         INDArray projection = dNormalized.mul(state.normalized()).mean(1);
         INDArray dx = dNormalized.subiColumnVector(dNormalized.mean(1));

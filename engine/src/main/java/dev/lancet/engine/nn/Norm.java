@@ -21,5 +21,6 @@ public interface Norm {
 
     State forward(INDArray x);
 
-    INDArray backward(State state, INDArray dy);
+    /** dx; reports dy to {@code backprop}, which sums the scale's (and shift's) gradient if asked. */
+    INDArray backward(State state, INDArray dy, Backprop backprop);
 }

@@ -25,9 +25,9 @@ public record PostNormBlock(Norm attentionNorm, Attention attention, Norm feedFo
      */
     @Override
     public INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq) {
-        INDArray dSum2 = feedForwardNorm.backward(s.feedForwardNorm(), dy);
+        INDArray dSum2 = feedForwardNorm.backward(s.feedForwardNorm(), dy, backprop);
         INDArray dh = feedForward.backward(s.feedForward(), dSum2, backprop).addi(dSum2);
-        INDArray dSum1 = attentionNorm.backward(s.attentionNorm(), dh);
+        INDArray dSum1 = attentionNorm.backward(s.attentionNorm(), dh, backprop);
         return attention.backward(s.attention(), dSum1, backprop, batch, seq).addi(dSum1);
     }
 

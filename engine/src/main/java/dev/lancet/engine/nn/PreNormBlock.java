@@ -19,10 +19,11 @@ public record PreNormBlock(Norm attentionNorm, Attention attention, Norm feedFor
     /** dh = dy + norm₂ᵀ(mlpᵀ dy); dx = dh + norm₁ᵀ(attnᵀ dh). */
     @Override
     public INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq) {
-        INDArray dh = feedForwardNorm.backward(s.feedForwardNorm(), feedForward.backward(s.feedForward(), dy, backprop));
+        INDArray dh = feedForwardNorm.backward(s.feedForwardNorm(), feedForward.backward(s.feedForward(), dy, backprop),
+                backprop);
         dh.addi(dy);
         INDArray dx = attentionNorm.backward(s.attentionNorm(),
-                attention.backward(s.attention(), dh, backprop, batch, seq));
+                attention.backward(s.attention(), dh, backprop, batch, seq), backprop);
         return dx.addi(dh);
     }
 

@@ -25,7 +25,8 @@ public record RmsNorm(String name, INDArray weight, double eps) implements Norm 
 
     /** dx = (dx̂ − x̂·mean(dx̂ ∘ x̂)) / rms with dx̂ = dy ∘ γ. */
     @Override
-    public INDArray backward(State state, INDArray dy) {
+    public INDArray backward(State state, INDArray dy, Backprop backprop) {
+        backprop.observe(this, state, dy);
         INDArray dNormalized = dy.mulRowVector(weight);
         INDArray projection = dNormalized.mul(state.normalized()).mean(1);
         dNormalized.subi(state.normalized().mulColumnVector(projection));

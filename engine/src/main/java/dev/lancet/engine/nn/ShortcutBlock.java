@@ -30,10 +30,11 @@ public record ShortcutBlock(Norm attentionNorm, Attention attention, Linear atte
     /** dh = dy S₂ᵀ + norm₂ᵀ(mlpᵀ dy); dx = dh S₁ᵀ + norm₁ᵀ(attnᵀ dh). */
     @Override
     public INDArray backward(State s, INDArray dy, Backprop backprop, int batch, int seq) {
-        INDArray dh = feedForwardNorm.backward(s.feedForwardNorm(), feedForward.backward(s.feedForward(), dy, backprop));
+        INDArray dh = feedForwardNorm.backward(s.feedForwardNorm(), feedForward.backward(s.feedForward(), dy, backprop),
+                backprop);
         dh.addi(mlpShortcut.backward(null, dy, backprop));
         INDArray dx = attentionNorm.backward(s.attentionNorm(),
-                attention.backward(s.attention(), dh, backprop, batch, seq));
+                attention.backward(s.attention(), dh, backprop, batch, seq), backprop);
         return dx.addi(attentionShortcut.backward(null, dh, backprop));
     }
 

@@ -44,7 +44,7 @@ class TaylorQualityTest {
                     Importance.RANDOM)) {
                 Transformer model = Transformer.load(checkpoint, DataType.FLOAT);
                 long remove = Math.round(0.15 * model.parameterCount());
-                TaylorSettings settings = new TaylorSettings(importance, Aggregation.SUM, null, 0);
+                TaylorSettings settings = new TaylorSettings(Strategy.BLOCKS, importance, Aggregation.SUM, null, 0);
                 try (TaylorGradients gradients = importance.needsGradients()
                         ? TaylorGradients.of(model, source, importance.needsFisher(), 8, n -> { }) : null) {
                     model = TaylorScoresTest.edit(TaylorSelection.select(model, remove, settings, gradients))

@@ -11,6 +11,7 @@ import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.io.DType;
 import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.ModelLayout;
+import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.SyntheticCheckpoint;
 import dev.lancet.engine.model.TensorNames.LinearRole;
 import dev.lancet.engine.model.TokenBatch;
@@ -29,8 +30,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Which groups LLM-Pruner removes and how many: groups zeroed by hand score zero, are the ones chosen, and removing
- * them leaves the logits unchanged (GQA and OPT with biases); counts reproduce the reference's choice on
- * tiny-llama; the layer range's default rule; targets a block cannot take are refused.
+ * them leaves the logits unchanged (GQA and OPT with biases; query heads inside GQA groups); counts reproduce the
+ * reference's choice on tiny-llama; the layer range's default rule; targets a block cannot take are refused.
  */
 class TaylorSelectionTest {
 
@@ -90,7 +91,7 @@ class TaylorSelectionTest {
             List<UnitReport> chosen;
             try (TaylorGradients gradients = TaylorGradients.of(model, source, importance.needsFisher(), 2, n -> { })) {
                 chosen = TaylorSelection.select(model, blocks * perBlock,
-                        new TaylorSettings(importance, Aggregation.SUM, null, 0), gradients);
+                        new TaylorSettings(Strategy.BLOCKS, importance, Aggregation.SUM, null, 0), gradients);
             }
             for (UnitReport r : chosen) {
                 assertEquals(List.of(kvHead), r.kvHeads(), importance + " heads of block " + r.block());
@@ -104,6 +105,65 @@ class TaylorSelectionTest {
                 assertEquals(parameters - blocks * perBlock, edited.parameterCount());
             }
         }
+    }
+
+    /**
+     * Query heads inside GQA groups: query head 1 of group 0 and head 4 of group 1 (of 3 each) and 6 of the 8 MLP
+     * channels, zeroed by hand in every block, score zero, are the ones chosen (every key/value head kept), and
+     * removing them leaves the logits unchanged.
+     */
+    @Test
+    void queryHeadsZeroedByHandAreChosenFromEveryGroup() {
+        Path dir = tmp.resolve("gqa-query");
+        SyntheticCheckpoint.write(GQA, dir);
+        int[] channels = {0, 1, 2, 5, 6, 7};
+        try (Checkpoint checkpoint = Checkpoint.open(dir);
+             Tokenizer tokenizer = Tokenizer.load(Fixtures.tinyLlama().resolve("tokenizer.json"))) {
+            Transformer model = Transformer.load(checkpoint, DataType.DOUBLE);
+            int d = GQA.hidden() / GQA.heads();
+            int h = GQA.hidden();
+            for (int b = 0; b < GQA.layers(); b++) {
+                for (int head : new int[] {1, 4}) {
+                    zeroRows(model, b, LinearRole.Q, head * d, d);
+                    weight(model, b, LinearRole.O).get(all(), interval(head * d, (head + 1) * d)).assign(0);
+                }
+                for (int c : channels) {
+                    zeroRows(model, b, LinearRole.UP, c, 1);
+                    weight(model, b, LinearRole.DOWN).get(all(), interval(c, c + 1)).assign(0);
+                }
+            }
+            // two query heads (q rows with bias, o columns), the channels (gate and up rows with bias, a down column)
+            long perBlock = 2L * d * (2L * h + 1) + channels.length * (2 * (h + 1L) + h);
+            TokenBatch tokens = new TokenBatch(2, 10, new SplittableRandom(4).ints(20, 0, GQA.vocab()).toArray());
+            INDArray before = model.logits(tokens);
+            long parameters = model.parameterCount();
+            CalibrationSource source = CalibrationSource.of(tokenizer, List.of(Fixtures.calibrationText()), 4, 16,
+                    CalibrationSource.Sampling.RANDOM, 1);
+            List<UnitReport> chosen;
+            try (TaylorGradients gradients = TaylorGradients.of(model, source, false, 2, n -> { })) {
+                chosen = TaylorSelection.select(model, GQA.layers() * perBlock, new TaylorSettings(
+                        Strategy.QUERY_HEADS, Importance.ELEMENT1, Aggregation.SUM, null, 0), gradients);
+            }
+            StructuralEdit edit = new StructuralEdit();
+            for (UnitReport r : chosen) {
+                assertEquals(List.of(1, 4), r.heads(), "query heads of block " + r.block());
+                assertEquals(List.of(), r.kvHeads());
+                assertArrayEquals(channels, r.channels().stream().mapToInt(Integer::intValue).toArray());
+                edit.dropHeads(r.block(), r.heads()).dropChannels(r.block(), r.channels());
+            }
+            try (Transformer edited = edit.applyTo(model)) {
+                assertEquals(2, edited.layout().block(0).kvHeads());
+                assertEquals(4, edited.layout().block(0).heads());
+                INDArray after = edited.logits(tokens);
+                assertTrue(before.sub(after).amaxNumber().doubleValue()
+                        <= 1e-9 * before.amaxNumber().doubleValue(), "logits changed");
+                assertEquals(parameters - GQA.layers() * perBlock, edited.parameterCount());
+            }
+        }
+    }
+
+    private static TaylorSettings settings(LayerRange layers) {
+        return new TaylorSettings(Strategy.BLOCKS, Importance.ELEMENT1, Aggregation.SUM, layers, 0);
     }
 
     /** Rows {@code from}.. of a layer, its bias entries included; for MLP channels the gate rows too. */
@@ -128,21 +188,22 @@ class TaylorSelectionTest {
         try (Checkpoint checkpoint = Checkpoint.open(Fixtures.tinyLlama())) {
             ModelLayout layout = checkpoint.layout();
             // the reference's Element¹ run removed 3,344,064 − 3,008,448 parameters: 1 head and 103 channels per block
-            int[][] counts = TaylorSelection.counts(layout, 3_344_064 - 3_008_448, LayerRange.defaultFor(4));
+            int[][] counts = TaylorSelection.counts(layout, 3_344_064 - 3_008_448, LayerRange.defaultFor(4),
+                    Strategy.BLOCKS);
             assertArrayEquals(new int[] {1, 1, 1, 1}, counts[0]);
             assertArrayEquals(new int[] {103, 103, 103, 103}, counts[1]);
             // 20% of all parameters: 668,813; whole channels land within half a channel per block of it
-            counts = TaylorSelection.counts(layout, 668_813, LayerRange.defaultFor(4));
+            counts = TaylorSelection.counts(layout, 668_813, LayerRange.defaultFor(4), Strategy.BLOCKS);
             long removed = 0;
             for (int b = 0; b < 4; b++) {
                 removed += counts[0][b] * 24_576L + counts[1][b] * 576L;
             }
             assertTrue(Math.abs(removed - 668_813) <= 2 * 576, "removed " + removed);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> TaylorSelection.check(layout, 1_800_000, LayerRange.defaultFor(4)));
+                    () -> TaylorSelection.check(checkpoint.config(), layout, 1_800_000, settings(null)));
             assertTrue(e.getMessage().contains("every head of block 0"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class,
-                    () -> TaylorSelection.check(layout, 430_000, new LayerRange(3, 4)));
+                    () -> TaylorSelection.check(checkpoint.config(), layout, 430_000, settings(new LayerRange(3, 4))));
             // 5 of 6 heads, then more channels than block 3 has
             assertTrue(e.getMessage().contains("every MLP channel of block 3"), e.getMessage());
         }

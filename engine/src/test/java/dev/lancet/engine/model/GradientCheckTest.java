@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -146,6 +147,17 @@ class GradientCheckTest {
                 }
             }
             assertTrue(checked >= 2 * model.linears().size());
+            // the embeddings', norms' and head's gradients (LLM-Pruner's hidden channels read them)
+            Map<String, INDArray> parameters = model.parameters();
+            for (Map.Entry<String, INDArray> g : backprop.gradients().entrySet()) {
+                if (model.linears().stream().noneMatch(l -> g.getKey().startsWith(l.name() + "."))) {
+                    checked += FiniteDifferences.check(model, tokens, parameters.get(g.getKey()), g.getValue(), random,
+                            g.getKey(), 2);
+                }
+            }
+            // untracked linears (OPT's project_in/out, SliceGPT's shortcuts) are not reported
+            assertEquals(parameters.keySet().stream().filter(n -> !n.contains("project_") && !n.contains("shortcut"))
+                    .collect(Collectors.toSet()), backprop.gradients().keySet(), "a gradient for every parameter");
         }
     }
 
