@@ -98,6 +98,22 @@ class PruneCommandTest {
         assertTrue(Files.size(out.resolve("pruning.png")) > 1000);
     }
 
+    /** Refused before the member starts: nothing joins a cluster, nothing is written. */
+    @Test
+    void badClusterFlagsAreRefusedAndWriteNothing() throws IOException {
+        String cluster = Fixtures.repoRoot().resolve("conf/cluster.conf").toString();
+        assertRefused("cluster configuration", "--cluster", tmp.resolve("missing.conf").toString());
+        Path broken = Files.writeString(tmp.resolve("broken.conf"), "pekko { cluster {");
+        assertRefused("cluster configuration " + broken, "--cluster", broken.toString());
+        assertRefused("slicegpt and llm-pruner have none", "--cluster", cluster, "--method", "slicegpt");
+        assertRefused("slicegpt and llm-pruner have none", "--cluster", cluster, "--method", "llm-pruner");
+        assertRefused("--min-workers must be at least 1, got 0", "--cluster", cluster, "--min-workers", "0");
+        assertRefused("--seed-node must be pekko://lancet@HOST:PORT, got akka://lancet@h:1", "--cluster", cluster,
+                "--seed-node", "akka://lancet@h:1");
+        assertRefused("--cluster-port must be 0..65535, got 70000", "--cluster", cluster, "--cluster-port", "70000");
+        assertRefused("target must be a fraction in (0, 1), got 1.0", "--cluster", cluster, "--target", "1");
+    }
+
     @Test
     void llmPrunerBadInputIsRefusedAndWritesNothing() {
         String[] llmPruner = {"--method", "llm-pruner"};

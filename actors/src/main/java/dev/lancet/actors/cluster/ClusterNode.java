@@ -1,6 +1,7 @@
 package dev.lancet.actors.cluster;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import dev.lancet.actors.prune.PruneWorker;
@@ -61,7 +62,12 @@ public final class ClusterNode implements AutoCloseable {
         if (!seeds.isEmpty()) {
             member = member.withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds));
         }
-        return member.withFallback(ConfigFactory.parseFile(file.toFile())).withFallback(ConfigFactory.load()).resolve();
+        try {
+            return member.withFallback(ConfigFactory.parseFile(file.toFile())).withFallback(ConfigFactory.load())
+                    .resolve();
+        } catch (ConfigException e) {
+            throw new IllegalArgumentException("cluster configuration " + file + ": " + e.getMessage());
+        }
     }
 
     /** Starts a member and joins the cluster through its seed nodes. */
