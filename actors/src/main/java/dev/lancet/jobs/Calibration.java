@@ -54,7 +54,7 @@ final class Calibration {
     static SecondMoments secondMoments(CalibrationSource source, CalibrationCoordinator.Settings settings) {
         return (model, place) -> {
             try {
-                return run(CalibrationWork.secondMoment(model, place), source, settings, null, null,
+                return run(CalibrationWork.secondMoment(model, place), source, settings, null, JobProgress.NONE,
                         CalibrationPipeline::secondMoment);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -63,23 +63,18 @@ final class Calibration {
         };
     }
 
-    /**
-     * A run in an actor system of its own (its snapshot store is freed only once no actor can touch it), progress
-     * reported unless {@code progress} is null.
-     */
+    /** A run in an actor system of its own (its snapshot store is freed only once no actor can touch it). */
     private static <T> T run(CalibrationWork work, CalibrationSource source, CalibrationCoordinator.Settings settings,
                              KfacState base, JobProgress progress, Collector<T> collector) throws InterruptedException {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-calibration");
         SnapshotStore store = SnapshotStore.inMemory();
         try {
-            ActorRef<CalibrationCoordinator.Progress> listener = null;
-            if (progress != null) {
-                progress.report(BATCHES, 0, source.batches(settings.batchSize()));
-                listener = system.systemActorOf(Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
-                    progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
-                    return Behaviors.same();
-                }), "progress", Props.empty());
-            }
+            progress.report(BATCHES, 0, source.batches(settings.batchSize()));
+            ActorRef<CalibrationCoordinator.Progress> listener = system.systemActorOf(
+                    Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
+                        progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
+                        return Behaviors.same();
+                    }), "progress", Props.empty());
             var run = CalibrationPipeline.spawn(system, "calibration", work, source, settings, store, base, listener);
             return collector.start(system, run).toCompletableFuture().get();
         } catch (ExecutionException e) {

@@ -7,12 +7,9 @@ import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.proto.ShotFiles;
-import java.time.Duration;
-import java.util.concurrent.ExecutionException;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /** A shot's coordinator and a pool of workers in an actor system of the attempt's own, sharing the model in memory. */
@@ -46,11 +43,7 @@ public final class LocalSolver implements ShotSolver {
                     DispatcherSelector.fromConfig("lancet.prune.dispatcher"));
             var coordinator = system.systemActorOf(PruneCoordinator.create(units, pool, ShotFiles.getDefaultInstance(),
                     null), "prune", Props.empty());
-            return AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
-                            reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30), system.scheduler())
-                    .toCompletableFuture().get();
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
+            return PruneCoordinator.solve(coordinator, target, system.scheduler());
         } finally {
             system.terminate();
             system.getWhenTerminated().toCompletableFuture().join();

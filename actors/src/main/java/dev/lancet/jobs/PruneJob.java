@@ -347,7 +347,7 @@ public final class PruneJob {
         }
 
         /** LLM Surgeon and its baselines: KFAC curvature through the actors, one threshold through the workers. */
-        private ShotWork obsShot(int shot, double fraction) throws InterruptedException, IOException {
+        private ShotWork obsShot(int shot, double fraction) throws InterruptedException {
             long target = Math.round(fraction * prunable);
             // coupled groups leave the model physically: what earlier shots took is no longer there to count
             long removedBefore = prunable - ShotUnits.prunable(model.layout());
@@ -440,21 +440,15 @@ public final class PruneJob {
 
         /** Solves the shot with the coordinator; a failed worker restarts the shot from its checkpoint's weights. */
         private PruneCoordinator.Solved solve(int shot, KfacState curvature, long target)
-                throws InterruptedException, IOException {
+                throws InterruptedException {
             String phase = "shot " + shot + "/" + spec.shots() + " solve";
             Path checkpoint = (shot == 1 ? spec.model() : run.lastCheckpoint()).toAbsolutePath();
             for (int attempt = 1; ; attempt++) {
                 progress.report(phase, 0, 1);
+                // a killed run's .tmp- directories are removed when the run directory is opened again
                 Path work = spec.out().toAbsolutePath().resolve(".tmp-shot-" + shot + "-" + attempt);
-                AtomicFiles.deleteTree(work);
-                Files.createDirectories(work);
-                PruneCoordinator.Solved solved;
-                try {
-                    solved = solver.solve(new ShotSolver.Shot(model, checkpoint, curvature, spec.settings(), work),
-                            target);
-                } finally {
-                    AtomicFiles.deleteTree(work);
-                }
+                PruneCoordinator.Solved solved = solver.solve(new ShotSolver.Shot(model, checkpoint, curvature,
+                        spec.settings(), work), target);
                 if (!solved.failed()) {
                     progress.report(phase, 1, 1);
                     return solved;

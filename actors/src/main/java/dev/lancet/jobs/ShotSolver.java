@@ -17,7 +17,8 @@ public interface ShotSolver {
      * @param model      the model the shot starts from, changed in place
      * @param checkpoint where that same model is saved (what a worker on another node loads)
      * @param curvature  its KFAC factors (null for methods without curvature)
-     * @param work       a fresh directory of the attempt's own, deleted after it
+     * @param work       a directory of the attempt's own, for a solver that needs files (not there yet; whoever
+     *                   creates it deletes it)
      */
     record Shot(Transformer model, Path checkpoint, KfacState curvature, PruneSettings settings, Path work) {
     }

@@ -3,20 +3,20 @@ package dev.lancet.actors.cluster;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.actors.prune.PruneWorker;
 import dev.lancet.engine.curvature.FactorFile;
+import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.prune.UnitWeights;
 import dev.lancet.jobs.ShotSolver;
 import dev.lancet.proto.ShotFiles;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.ExecutionException;
 import java.util.stream.IntStream;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.RecipientRef;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 
 /**
  * Solves shots on a cluster: the coordinator runs on this member, one worker entity per unit on the worker members.
@@ -35,6 +35,20 @@ public final class ClusterSolver implements ShotSolver {
 
     @Override
     public PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException {
+        try {
+            Files.createDirectories(shot.work());
+            try {
+                return solveIn(shot, target);
+            } finally {
+                AtomicFiles.deleteTree(shot.work());
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The shot with its files in its (existing) work directory. */
+    private PruneCoordinator.Solved solveIn(Shot shot, long target) throws InterruptedException {
         Path factors = shot.work().resolve("factors.safetensors");
         if (shot.curvature() != null) {
             FactorFile.writeSums(factors, shot.curvature());
@@ -49,15 +63,7 @@ public final class ClusterSolver implements ShotSolver {
                 .<RecipientRef<PruneWorker.Command>>mapToObj(u -> node.worker(files.getKey() + "-" + u)).toList();
         var coordinator = node.system().systemActorOf(PruneCoordinator.create(units, workers, files,
                 node.resendAfter()), "prune-" + files.getKey(), Props.empty());
-        PruneCoordinator.Solved solved;
-        try {
-            solved = AskPattern.<PruneCoordinator.Command, PruneCoordinator.Solved>ask(coordinator,
-                            reply -> new PruneCoordinator.Solve(target, reply), Duration.ofDays(30),
-                            node.system().scheduler())
-                    .toCompletableFuture().get();
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
-        }
+        PruneCoordinator.Solved solved = PruneCoordinator.solve(coordinator, target, node.system().scheduler());
         if (!solved.failed()) {
             for (int u = 0; u < units; u++) {
                 UnitWeights.readInto(shot.work().resolve("unit-" + u + ".safetensors"), shot.model(), u, structure);

@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
 import java.util.function.Supplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -22,7 +23,9 @@ import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.actor.typed.Scheduler;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
@@ -166,6 +169,17 @@ public final class PruneCoordinator {
                 return coordinator.idle();
             });
         });
+    }
+
+    /** Asks a coordinator to solve its shot for {@code target} and waits for the answer (which may be a failure). */
+    public static Solved solve(ActorRef<Command> coordinator, long target, Scheduler scheduler)
+            throws InterruptedException {
+        try {
+            return AskPattern.<Command, Solved>ask(coordinator, reply -> new Solve(target, reply), Duration.ofDays(30),
+                    scheduler).toCompletableFuture().get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("pruning failed: " + e.getCause(), e.getCause());
+        }
     }
 
     /** Units of worker w: every workers.size()-th, from w on, so the split depends only on the pool size. */

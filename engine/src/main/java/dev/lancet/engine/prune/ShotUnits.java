@@ -38,12 +38,12 @@ public final class ShotUnits {
      */
     public static PruneUnit open(int unit, Transformer model, KfacState curvature, PruneSettings settings) {
         ModelLayout layout = model.layout();
+        List<Linear> linears = linears(model, unit, settings.structure());
         if (settings.structure() == Structure.GROUPS) {
-            return GroupUnit.open(unit, layout.block(unit), model.blocks().get(unit).linears(), curvature, settings);
+            return GroupUnit.open(unit, layout.block(unit), linears, curvature, settings);
         }
         LinearLayout described = layout.linears().get(unit);
-        Linear linear = model.linears().get(unit);
-        PruneUnit layer = LayerUnit.open(layout.blockOf(described.name()), linear,
+        PruneUnit layer = LayerUnit.open(layout.blockOf(described.name()), linears.get(0),
                 curvature == null ? null : curvature.get(described.name()), settings);
         return settings.method().globalCosts() ? layer
                 : new UniformShare(layer, (long) described.out() * described.inputsWithBias());
