@@ -17,6 +17,7 @@ import dev.lancet.engine.prune.Schedule;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.text.CalibrationSource.Sampling;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.SliceJob;
 import dev.lancet.proto.daemon.PruneRequest;
 import java.nio.file.Files;
@@ -376,7 +377,7 @@ public final class PruneOptions {
      * The job a request describes, checked as {@code lancet prune} checks its flags; {@code resolve} turns each path
      * string into a path (the daemon confines them to its roots).
      */
-    public static PruneJob.Spec specOf(PruneRequest r, BiFunction<String, String, Path> resolve, Path defaultOut) {
+    public static JobSpec specOf(PruneRequest r, BiFunction<String, String, Path> resolve, Path defaultOut) {
         PruneOptions o = new PruneOptions();
         o.model = r.hasModel() ? resolve.apply("model", r.getModel()) : null;
         o.method = r.hasMethod() ? r.getMethod() : o.method;
@@ -407,7 +408,7 @@ public final class PruneOptions {
         o.sliceHead = r.getSliceHead();
         o.loraBetweenShots = r.getLoraBetweenShots();
         o.loraLr = r.hasLoraLr() ? r.getLoraLr() : o.loraLr;
-        return o.toSpec(defaultOut);
+        return o.slices() ? o.toSliceSpec(defaultOut) : o.toSpec(defaultOut);
     }
 
     /** "k-obd" → K_OBD, "2:4" → SEMI_2_4, "rows-cols" → ROWS_COLS; the flag's name in the error otherwise. */

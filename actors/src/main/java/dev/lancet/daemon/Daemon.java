@@ -2,6 +2,7 @@ package dev.lancet.daemon;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.LocalSolver;
 import dev.lancet.jobs.PruneJob;
 import dev.lancet.jobs.ShotSolver;
@@ -34,7 +35,7 @@ public final class Daemon implements AutoCloseable {
     /** How a request becomes a job's spec, with {@code lancet prune}'s own checks. */
     @FunctionalInterface
     public interface SpecFactory {
-        PruneJob.Spec spec(PruneRequest request, BiFunction<String, String, Path> resolve, Path defaultOut);
+        JobSpec spec(PruneRequest request, BiFunction<String, String, Path> resolve, Path defaultOut);
     }
 
     /**

@@ -7,7 +7,9 @@ import dev.lancet.engine.model.LinearLayout;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.engine.text.Windows;
+import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.PruneJob;
+import dev.lancet.jobs.SliceJob;
 import dev.lancet.proto.daemon.AddDataRequest;
 import dev.lancet.proto.daemon.CurvatureStatus;
 import dev.lancet.proto.daemon.JobList;
@@ -83,10 +85,7 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
     /** A new job's plan; nothing is written. */
     private JobQueue.Planned plan(StoredJob job) {
         Path own = jobs.ownDirectory(job.getId());
-        PruneJob.Spec spec = specs.spec(job.getRequest(), guard::resolve, own);
-        if (!job.getFirstShotCurvature().isEmpty()) {
-            spec = spec.withOut(spec.out(), spec.resume(), Path.of(job.getFirstShotCurvature()));
-        }
+        JobSpec spec = withStoredCurvature(specs.spec(job.getRequest(), guard::resolve, own), job);
         if (!spec.out().equals(own)) {
             if (Files.exists(spec.out()) && !Files.isDirectory(spec.out())) {
                 throw Status.INVALID_ARGUMENT.withDescription("out is a file, not a directory").asRuntimeException();
@@ -101,12 +100,17 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
 
     /** A stored job's plan on restart: its own output directory and pinned curvature, resumed. */
     JobQueue.Planned replan(StoredJob job) {
-        PruneJob.Spec spec = specs.spec(job.getRequest(), guard::resolve, Path.of(job.getOut()));
-        return check(spec.withOut(Path.of(job.getOut()), true,
-                job.getFirstShotCurvature().isEmpty() ? null : Path.of(job.getFirstShotCurvature())));
+        JobSpec spec = specs.spec(job.getRequest(), guard::resolve, Path.of(job.getOut()));
+        return check(withStoredCurvature(spec, job).withOut(Path.of(job.getOut()), true));
     }
 
-    private JobQueue.Planned check(PruneJob.Spec spec) {
+    /** A re-prune's spec, whose first shot starts from the stored curvature (only pruning jobs are re-pruned). */
+    private static JobSpec withStoredCurvature(JobSpec spec, StoredJob job) {
+        return job.getFirstShotCurvature().isEmpty() ? spec : ((PruneJob.Spec) spec).withOut(spec.out(),
+                spec.resume(), Path.of(job.getFirstShotCurvature()));
+    }
+
+    private JobQueue.Planned check(JobSpec spec) {
         requireFile("model", spec.model(), true);
         for (Path file : spec.calibration()) {
             requireFile("calibration", file, false);
@@ -117,10 +121,16 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
             throw Status.INVALID_ARGUMENT.withDescription("samples × seqlen is too large").asRuntimeException();
         }
         try (Checkpoint checkpoint = Checkpoint.open(spec.model())) {
-            checkpoint.requirePositions(spec.seqlen());
-            checkpoint.requirePositions(spec.evalSeqlen());
-            ShotUnits.check(checkpoint.layout(), spec.settings().structure());
-            long memory = memory(checkpoint, spec);
+            long memory;
+            if (spec instanceof PruneJob.Spec prune) {
+                checkpoint.requirePositions(prune.seqlen());
+                checkpoint.requirePositions(prune.evalSeqlen());
+                ShotUnits.check(checkpoint.layout(), prune.structure());
+                memory = memory(checkpoint, prune);
+            } else {
+                SliceJob.Spec slice = (SliceJob.Spec) spec;
+                memory = memory(checkpoint, slice, SliceJob.width(checkpoint, slice));
+            }
             if (memory > memoryBudget) {
                 throw Status.RESOURCE_EXHAUSTED.withDescription(String.format(Locale.ROOT,
                         "the job needs about %.1f GB, more than the daemon's memory budget of %.1f GB",
@@ -152,12 +162,11 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
     }
 
     /**
-     * A job's peak memory, estimated from its model: the fp32 weights twice (the model and the shot checkpoint being
-     * written), every layer's fp64 KFAC sums (packed upper triangles), each worker's one layer of dense fp64 factors
-     * and their inverses, the calibration windows, and one batch's logits and block activations.
+     * A pruning job's peak memory, estimated from its model: the fp32 weights twice (the model and the shot checkpoint
+     * being written), every layer's fp64 KFAC sums (packed upper triangles), each worker's one layer of dense fp64
+     * factors and their inverses, the calibration windows, and one batch's logits and block activations.
      */
     static long memory(Checkpoint checkpoint, PruneJob.Spec spec) {
-        long weights = checkpoint.tensors().stream().mapToLong(TensorInfo::elements).sum() * Float.BYTES;
         long sums = 0;
         long largestLayer = 0;
         for (LinearLayout l : checkpoint.layout().linears()) {
@@ -166,11 +175,29 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
             sums += (a * (a + 1) / 2 + g * (g + 1) / 2) * Double.BYTES;
             largestLayer = Math.max(largestLayer, 2 * (a * a + g * g) * Double.BYTES);
         }
+        return 2 * weights(checkpoint) + sums + spec.workers() * largestLayer + windowsAndActivations(checkpoint, spec);
+    }
+
+    /**
+     * A slicing job's peak memory: the fp32 weights twice and the fp64 copy slicing rotates, one place's D × D fp64
+     * second moment with its eigenvectors and the {@code width}-wide basis, the calibration windows, and one batch's
+     * logits and block activations.
+     */
+    static long memory(Checkpoint checkpoint, SliceJob.Spec spec, int width) {
+        long d = checkpoint.config().hiddenSize();
+        return 4 * weights(checkpoint) + (2 * d * d + d * width) * Double.BYTES
+                + windowsAndActivations(checkpoint, spec);
+    }
+
+    private static long weights(Checkpoint checkpoint) {
+        return checkpoint.tensors().stream().mapToLong(TensorInfo::elements).sum() * Float.BYTES;
+    }
+
+    private static long windowsAndActivations(Checkpoint checkpoint, JobSpec spec) {
         long tokens = (long) spec.batch() * Math.max(spec.seqlen(), spec.evalSeqlen());
         long activations = tokens * (checkpoint.config().vocabSize() + 16L * checkpoint.config().hiddenSize()
                 * checkpoint.layout().numBlocks()) * Float.BYTES;
-        long windows = (long) spec.samples() * spec.seqlen() * Integer.BYTES;
-        return 2 * weights + sums + spec.workers() * largestLayer + windows + activations;
+        return (long) spec.samples() * spec.seqlen() * Integer.BYTES + activations;
     }
 
     // ---- calls ----
@@ -268,7 +295,12 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
             requireJobId(request.getJob());
             StoredJob original = jobs.read(request.getJob()).orElseThrow(() -> Status.NOT_FOUND
                     .withDescription("no job '" + request.getJob() + "'").asRuntimeException());
-            PruneJob.Spec spec = specs.spec(original.getRequest(), guard::resolve, Path.of(original.getOut()));
+            JobSpec spec = specs.spec(original.getRequest(), guard::resolve, Path.of(original.getOut()));
+            if (!(spec instanceof PruneJob.Spec)) {
+                throw Status.INVALID_ARGUMENT.withDescription(original.getId() + " is a slicegpt job, which measures "
+                        + "its own second moments: there is no curvature state to re-prune it with; submit it again")
+                        .asRuntimeException();
+            }
             Path factors = curvature.current(spec.model());
             // the new job writes where the daemon chooses: the original's output directory is the original's
             PruneRequest fresh = original.getRequest().toBuilder().clearOut().setResume(false).build();

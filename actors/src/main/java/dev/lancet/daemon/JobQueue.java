@@ -1,8 +1,10 @@
 package dev.lancet.daemon;
 
 import dev.lancet.jobs.JobProgress;
+import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.PruneJob;
 import dev.lancet.jobs.ShotSolver;
+import dev.lancet.jobs.SliceJob;
 import dev.lancet.proto.daemon.JobList;
 import dev.lancet.proto.daemon.JobState;
 import dev.lancet.proto.daemon.JobStatus;
@@ -30,8 +32,9 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * RESOURCE_EXHAUSTED), at most {@code concurrent-jobs} running, and never more than the memory budget in their
  * estimates together. Every change of state is stored ({@link JobStore}) before it is answered, and on start the
  * jobs a stopped daemon left queued or running are queued again, to resume from their last completed shot. Jobs
- * run {@link PruneJob} on threads of their own; their progress and ends come back here as messages. The queue is
- * local to the daemon's JVM: its boundary with the world is the gRPC service, so its messages are not wire messages.
+ * run {@link PruneJob} or {@link SliceJob} on threads of their own; their progress and ends come back here as
+ * messages. The queue is local to the daemon's JVM: its boundary with the world is the gRPC service, so its messages
+ * are not wire messages.
  */
 public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
 
@@ -63,7 +66,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     }
 
     /** What running a stored job takes: its spec and its memory estimate in bytes. */
-    public record Planned(PruneJob.Spec spec, long memory) {
+    public record Planned(JobSpec spec, long memory) {
     }
 
     /** Limits from {@code lancet.daemon.*}. */
@@ -149,8 +152,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     private void restore(Entry entry, Function<StoredJob, Planned> replan) {
         try {
             Planned plan = replan.apply(entry.job);
-            entry.plan = new Planned(plan.spec().withOut(plan.spec().out(), true, plan.spec().firstShotCurvature()),
-                    plan.memory());
+            entry.plan = new Planned(plan.spec().withOut(plan.spec().out(), true), plan.memory());
             update(entry, entry.status.toBuilder().setState(JobState.QUEUED).clearPhase().setDone(0).setTotal(0).build());
             waiting.add(entry.job.getId());
         } catch (RuntimeException e) {
@@ -184,7 +186,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
                     + limits.queueSize() + " jobs waiting); try again later")));
             return this;
         }
-        PruneJob.Spec spec = submit.plan().spec();
+        JobSpec spec = submit.plan().spec();
         JobStatus status = JobStatus.newBuilder().setJob(submit.job().getId()).setState(JobState.QUEUED)
                 .setShots(spec.shots()).setOut(spec.out().toString()).build();
         store.create(submit.job(), status);
@@ -291,7 +293,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
         String id = entry.job.getId();
         update(entry, entry.status.toBuilder().setState(JobState.RUNNING).build());
         ActorRef<Command> self = getContext().getSelf();
-        PruneJob.Spec spec = entry.plan.spec();
+        JobSpec spec = entry.plan.spec();
         JobProgress progress = (phase, done, total) -> {
             if (entry.cancelled && entry.isRunningOn(Thread.currentThread())) {
                 throw new CancellationException("cancelled");
@@ -303,7 +305,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
             entry.runOn(Thread.currentThread());
             Ended ended;
             try {
-                ended = new Ended(id, PruneJob.run(spec, progress, solvers.apply(spec)).perplexity(), null);
+                ended = new Ended(id, run(spec, progress).perplexity(), null);
             } catch (Throwable t) {
                 ended = new Ended(id, null, t);
             } finally {
@@ -311,5 +313,10 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
             }
             self.tell(ended);
         });
+    }
+
+    private PruneJob.Result run(JobSpec spec, JobProgress progress) throws java.io.IOException, InterruptedException {
+        return spec instanceof PruneJob.Spec prune ? PruneJob.run(prune, progress, solvers.apply(prune))
+                : SliceJob.run((SliceJob.Spec) spec, progress);
     }
 }

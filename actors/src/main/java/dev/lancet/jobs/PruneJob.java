@@ -89,7 +89,7 @@ public final class PruneJob {
                        Schedule schedule, List<Path> calibration, int samples, int seqlen,
                        CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
                        int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature,
-                       LoraBetweenShots loraBetweenShots) {
+                       LoraBetweenShots loraBetweenShots) implements JobSpec {
 
         public Spec {
             calibration = List.copyOf(calibration);
@@ -117,6 +117,11 @@ public final class PruneJob {
             return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
                     eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature,
                     loraBetweenShots);
+        }
+
+        @Override
+        public Spec withOut(Path out, boolean resume) {
+            return withOut(out, resume, firstShotCurvature);
         }
 
         /** LLM-Pruner removes coupled groups. */

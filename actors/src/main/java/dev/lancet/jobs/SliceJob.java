@@ -50,10 +50,22 @@ public final class SliceJob {
      */
     public record Spec(Path model, double target, boolean sliceHead, List<Path> calibration, int samples, int seqlen,
                        CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int batch, Path out,
-                       boolean resume) {
+                       boolean resume) implements JobSpec {
         public Spec {
             calibration = List.copyOf(calibration);
             PruneJob.requireShared(target, samples, seqlen, evalSeqlen, batch);
+        }
+
+        /** Slicing is one shot. */
+        @Override
+        public int shots() {
+            return 1;
+        }
+
+        @Override
+        public Spec withOut(Path out, boolean resume) {
+            return new Spec(model, target, sliceHead, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen,
+                    batch, out, resume);
         }
 
         JsonNode fingerprint() {
@@ -74,11 +86,7 @@ public final class SliceJob {
         long start = System.nanoTime();
         try (Checkpoint input = Checkpoint.open(spec.model());
              Tokenizer tokenizer = Tokenizer.load(input.tokenizerFile())) {
-            input.requirePositions(spec.seqlen());
-            input.requirePositions(spec.evalSeqlen());
-            int hidden = input.config().hiddenSize();
-            int width = SliceWidth.of(spec.target(), hidden);
-            SliceWidth.check(input.config(), input.layout(), width);
+            int width = width(input, spec);
             CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(),
                     spec.seqlen(), spec.sampling(), spec.seed());
             Windows windows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
@@ -91,6 +99,20 @@ public final class SliceJob {
                     : slice(spec, input, source, windows, width, run, progress);
             return finish(spec, input, windows, report, run, progress, start);
         }
+    }
+
+    /**
+     * The residual width {@code spec} slices {@code input} to, after checking that its windows fit the model's
+     * positions and that the model can be sliced to it.
+     *
+     * @throws IllegalArgumentException otherwise
+     */
+    public static int width(Checkpoint input, Spec spec) {
+        input.requirePositions(spec.seqlen());
+        input.requirePositions(spec.evalSeqlen());
+        int width = SliceWidth.of(spec.target(), input.config().hiddenSize());
+        SliceWidth.check(input.config(), input.layout(), width);
+        return width;
     }
 
     /**

@@ -213,6 +213,36 @@ class DaemonClientTest {
         }
     }
 
+    /** SliceGPT through the daemon: the bytes {@code lancet prune --method slicegpt} writes; refused with a reason. */
+    @Test
+    void slicegptJobsEndAsLancetPruneEndsThem() throws Exception {
+        Path direct = root.resolve("sliced-direct");
+        String[] request = job(root.resolve("sliced"), "--method", "slicegpt", "--target", "0.25");
+        String[] local = job(direct, "--method", "slicegpt", "--target", "0.25");
+        local[0] = "prune";
+        CliRun pruned = CliRun.of(local);
+        assertEquals(0, pruned.exitCode(), pruned.err());
+
+        CliRun submitted = client(daemon, request);
+        assertEquals(0, submitted.exitCode(), submitted.err());
+        String job = JSON.readTree(submitted.lastLine()).get("job").asText();
+        CliRun done = client(daemon, "wait", job, "--json");
+        assertEquals(0, done.exitCode(), done.out());
+        JsonNode status = JSON.readTree(done.lastLine());
+        assertEquals(1, status.get("shots_done").asInt());
+        Path sliced = Path.of(status.get("out").asText());
+        for (String file : List.of("model.safetensors", "config.json")) {
+            assertEquals(-1L, Files.mismatch(direct.resolve(file), sliced.resolve(file)), file);
+        }
+        assertEquals(JSON.readTree(pruned.lastLine()).get("perplexity").asDouble(), status.get("perplexity").asDouble());
+
+        assertRefused(daemon, "INVALID_ARGUMENT", "slicegpt job", "reprune", job);
+        Path refused = root.resolve("sliced-refused");
+        assertRefused(daemon, "INVALID_ARGUMENT", "--target 0.95 leaves",
+                job(refused, "--method", "slicegpt", "--target", "0.95"));
+        assertFalse(Files.exists(refused));
+    }
+
     @Test
     void theQueueIsBoundedAndJobsCancel() throws Exception {
         try (Daemon small = start(tmp.resolve("queue-state"), "lancet.daemon.queue-size = 1", null)) {
