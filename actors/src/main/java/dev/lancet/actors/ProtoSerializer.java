@@ -8,6 +8,7 @@ import dev.lancet.actors.calibration.LayerActor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.actors.prune.PruneWorker;
+import dev.lancet.daemon.JobQueue;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.ApplyAt;
 import dev.lancet.proto.BatchComputed;
@@ -32,6 +33,10 @@ import dev.lancet.proto.StartCalibration;
 import dev.lancet.proto.UnitsApplied;
 import dev.lancet.proto.UnitsFailed;
 import dev.lancet.proto.UnitsOpened;
+import dev.lancet.proto.daemon.QueueAnswer;
+import dev.lancet.proto.daemon.QueueJobCall;
+import dev.lancet.proto.daemon.QueueList;
+import dev.lancet.proto.daemon.QueueSubmit;
 import java.io.NotSerializableException;
 import java.util.HashMap;
 import java.util.List;
@@ -132,7 +137,22 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
                         r.resolveActorRef(m.getReplyTo()));
             }),
             new Binding(PruneWorker.Release.class, "prune-worker.release", (b, r) -> new PruneWorker.Release(
-                    PruneWorker.Assignment.fromProto(ReleaseUnits.parseFrom(b).getAssignment()))));
+                    PruneWorker.Assignment.fromProto(ReleaseUnits.parseFrom(b).getAssignment()))),
+            new Binding(JobQueue.Submit.class, "job-queue.submit", (b, r) -> {
+                QueueSubmit m = QueueSubmit.parseFrom(b);
+                return new JobQueue.Submit(m.getJob(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(JobQueue.Get.class, "job-queue.get", (b, r) -> {
+                QueueJobCall m = QueueJobCall.parseFrom(b);
+                return new JobQueue.Get(m.getJob(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(JobQueue.Cancel.class, "job-queue.cancel", (b, r) -> {
+                QueueJobCall m = QueueJobCall.parseFrom(b);
+                return new JobQueue.Cancel(m.getJob(), r.resolveActorRef(m.getReplyTo()));
+            }),
+            new Binding(JobQueue.ListJobs.class, "job-queue.list", (b, r) ->
+                    new JobQueue.ListJobs(r.resolveActorRef(QueueList.parseFrom(b).getReplyTo()))),
+            new Binding(JobQueue.Answer.class, "job-queue.answer", (b, r) -> new JobQueue.Answer(QueueAnswer.parseFrom(b))));
 
     private static final Map<Class<? extends WireMessage>, String> MANIFESTS = new HashMap<>();
     private static final Map<String, Reader> READERS = new HashMap<>();

@@ -97,7 +97,7 @@ public final class Daemon implements AutoCloseable {
         Config systemConfig = ConfigFactory.parseString("pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off")
                 .withFallback(config);
         ActorSystem<JobQueue.Command> system = ActorSystem.create(
-                JobQueue.create(store, queueLimits, jobThreads, service::replan, solvers), "lancet-daemon", systemConfig);
+                JobQueue.create(store, queueLimits, jobThreads, service, solvers), "lancet-daemon", systemConfig);
         service.attach(system, system.scheduler());
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(address, options.port()))
                 .addService(token == null ? ServerInterceptors.intercept(service)

@@ -44,7 +44,7 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
  * ({@link PathGuard}), every flag checked as {@code lancet prune} checks it, the model opened and its memory
  * estimated, all before anything is written; a refused call ends with a status naming why, and the daemon goes on.
  */
-final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
+final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase implements JobQueue.Planner {
 
     private static final Pattern JOB_ID = Pattern.compile("job-\\d{1,18}");
     private static final Duration ASK = Duration.ofSeconds(30);
@@ -83,7 +83,8 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
     // ---- planning: request → spec, validated, memory estimated ----
 
     /** A new job's plan; nothing is written. */
-    private JobQueue.Planned plan(StoredJob job) {
+    @Override
+    public JobQueue.Planned plan(StoredJob job) {
         Path own = jobs.ownDirectory(job.getId());
         JobSpec spec = withStoredCurvature(specs.spec(job.getRequest(), guard::resolve, own), job);
         if (!spec.out().equals(own)) {
@@ -99,7 +100,8 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
     }
 
     /** A stored job's plan on restart: its own output directory and pinned curvature, resumed. */
-    JobQueue.Planned replan(StoredJob job) {
+    @Override
+    public JobQueue.Planned replan(StoredJob job) {
         JobSpec spec = specs.spec(job.getRequest(), guard::resolve, Path.of(job.getOut()));
         return check(withStoredCurvature(spec, job).withOut(Path.of(job.getOut()), true));
     }
@@ -211,11 +213,10 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
         });
     }
 
+    /** The queue plans the job ({@link #plan}) and stores it, or answers why not. */
     private CompletionStage<JobStatus> enqueue(StoredJob job) {
-        JobQueue.Planned plan = plan(job);
-        StoredJob stored = job.toBuilder().setOut(plan.spec().out().toString()).build();
-        return AskPattern.<JobQueue.Command, JobQueue.Answer>ask(queue, reply -> new JobQueue.Submit(stored, plan, reply),
-                ASK, scheduler).thenApply(DaemonService::statusOf);
+        return AskPattern.<JobQueue.Command, JobQueue.Answer>ask(queue, reply -> new JobQueue.Submit(job, reply),
+                ASK, scheduler).thenApply(JobQueue.Answer::status);
     }
 
     @Override
@@ -226,7 +227,7 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
     private CompletionStage<JobStatus> get(String job) {
         requireJobId(job);
         return AskPattern.<JobQueue.Command, JobQueue.Answer>ask(queue, reply -> new JobQueue.Get(job, reply), ASK,
-                scheduler).thenApply(DaemonService::statusOf);
+                scheduler).thenApply(JobQueue.Answer::status);
     }
 
     @Override
@@ -234,13 +235,14 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
         answer(response, () -> {
             requireJobId(request.getJob());
             return AskPattern.<JobQueue.Command, JobQueue.Answer>ask(queue,
-                    reply -> new JobQueue.Cancel(request.getJob(), reply), ASK, scheduler).thenApply(DaemonService::statusOf);
+                    reply -> new JobQueue.Cancel(request.getJob(), reply), ASK, scheduler).thenApply(JobQueue.Answer::status);
         });
     }
 
     @Override
     public void list(ListRequest request, StreamObserver<JobList> response) {
-        answer(response, () -> AskPattern.ask(queue, JobQueue.ListJobs::new, ASK, scheduler));
+        answer(response, () -> AskPattern.<JobQueue.Command, JobQueue.Answer>ask(queue, JobQueue.ListJobs::new, ASK,
+                scheduler).thenApply(JobQueue.Answer::jobs));
     }
 
     @Override
@@ -364,13 +366,6 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase {
         if (!JOB_ID.matcher(job).matches()) {
             throw Status.INVALID_ARGUMENT.withDescription("not a job id: expected job-<number>").asRuntimeException();
         }
-    }
-
-    private static JobStatus statusOf(JobQueue.Answer answer) {
-        if (answer.refusal() != null) {
-            throw answer.refusal().asRuntimeException();
-        }
-        return answer.status();
     }
 
     // ---- errors ----

@@ -1,5 +1,7 @@
 package dev.lancet.daemon;
 
+import com.google.protobuf.Message;
+import dev.lancet.actors.WireMessage;
 import dev.lancet.jobs.JobProgress;
 import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.PruneJob;
@@ -8,6 +10,11 @@ import dev.lancet.jobs.SliceJob;
 import dev.lancet.proto.daemon.JobList;
 import dev.lancet.proto.daemon.JobState;
 import dev.lancet.proto.daemon.JobStatus;
+import dev.lancet.proto.daemon.QueueAnswer;
+import dev.lancet.proto.daemon.QueueJobCall;
+import dev.lancet.proto.daemon.QueueList;
+import dev.lancet.proto.daemon.QueueSubmit;
+import dev.lancet.proto.daemon.Refusal;
 import dev.lancet.proto.daemon.StoredJob;
 import io.grpc.Status;
 import java.util.ArrayDeque;
@@ -21,6 +28,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
@@ -33,36 +41,78 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * estimates together. Every change of state is stored ({@link JobStore}) before it is answered, and on start the
  * jobs a stopped daemon left queued or running are queued again, to resume from their last completed shot. Jobs
  * run {@link PruneJob} or {@link SliceJob} on threads of their own; their progress and ends come back here as
- * messages. The queue is local to the daemon's JVM: its boundary with the world is the gRPC service, so its messages
- * are not wire messages.
+ * private messages. What the gRPC service asks and what the queue answers are wire messages (job_queue.proto).
  */
 public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
 
-    public sealed interface Command extends NoSerializationVerificationNeeded
-            permits Submit, Cancel, Get, ListJobs, Progressed, Ended {
+    public sealed interface Command permits Submit, Cancel, Get, ListJobs, Progressed, Ended {
     }
 
-    /** A job the service has validated and planned; answered with its first status or a refusal. */
-    public record Submit(StoredJob job, Planned plan, ActorRef<Answer> replyTo) implements Command {
+    /** A job the service accepted: planned here (validated, memory estimated), answered with its status or a refusal. */
+    public record Submit(StoredJob job, ActorRef<Answer> replyTo) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return QueueSubmit.newBuilder().setJob(job).setReplyTo(resolver.toSerializationFormat(replyTo)).build();
+        }
     }
 
-    public record Cancel(String job, ActorRef<Answer> replyTo) implements Command {
+    public record Cancel(String job, ActorRef<Answer> replyTo) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return call(job, replyTo, resolver);
+        }
     }
 
-    public record Get(String job, ActorRef<Answer> replyTo) implements Command {
+    public record Get(String job, ActorRef<Answer> replyTo) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return call(job, replyTo, resolver);
+        }
     }
 
-    public record ListJobs(ActorRef<JobList> replyTo) implements Command {
+    private static QueueJobCall call(String job, ActorRef<Answer> replyTo, ActorRefResolver resolver) {
+        return QueueJobCall.newBuilder().setJob(job).setReplyTo(resolver.toSerializationFormat(replyTo)).build();
     }
 
-    private record Progressed(String job, String phase, long done, long total) implements Command {
+    public record ListJobs(ActorRef<Answer> replyTo) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return QueueList.newBuilder().setReplyTo(resolver.toSerializationFormat(replyTo)).build();
+        }
     }
 
-    private record Ended(String job, Double perplexity, Throwable failure) implements Command {
+    private record Progressed(String job, String phase, long done, long total)
+            implements Command, NoSerializationVerificationNeeded {
     }
 
-    /** A job's status, or why the call was refused (then status is null). */
-    public record Answer(JobStatus status, Status refusal) implements NoSerializationVerificationNeeded {
+    private record Ended(String job, Double perplexity, Throwable failure)
+            implements Command, NoSerializationVerificationNeeded {
+    }
+
+    /** A job's status, every job's, or why the call was refused. */
+    public record Answer(QueueAnswer answer) implements WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return answer;
+        }
+
+        /** The status answered, or the refusal thrown as the gRPC status it names. */
+        public JobStatus status() {
+            requireAnswered();
+            return answer.getStatus();
+        }
+
+        public JobList jobs() {
+            requireAnswered();
+            return answer.getJobs();
+        }
+
+        private void requireAnswered() {
+            if (answer.hasRefused()) {
+                throw Status.fromCode(Status.Code.valueOf(answer.getRefused().getCode()))
+                        .withDescription(answer.getRefused().getDescription()).asRuntimeException();
+            }
+        }
     }
 
     /** What running a stored job takes: its spec and its memory estimate in bytes. */
@@ -78,6 +128,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     private final JobStore store;
     private final Limits limits;
     private final ExecutorService executor;
+    private final Planner planner;
     private final Function<PruneJob.Spec, ShotSolver> solvers;
     private final Map<String, Entry> jobs = new LinkedHashMap<>();
     private final Deque<String> waiting = new ArrayDeque<>();
@@ -118,41 +169,47 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
         }
     }
 
+    /** How jobs are planned: validated against the daemon's roots and limits, their memory estimated. */
+    public interface Planner {
+        /** A new job's plan; refused with a {@link io.grpc.StatusRuntimeException} or IllegalArgumentException. */
+        Planned plan(StoredJob job);
+
+        /** The plan of a job a stopped daemon left queued or running, resumed in its own output directory. */
+        Planned replan(StoredJob job);
+    }
+
     /**
-     * @param replan  how a job the daemon left queued or running is planned again on start (to resume); its
-     *                exceptions fail that job
+     * @param planner how jobs are planned; a job that cannot be planned again on start fails
      * @param solvers where a job's shots are solved: in the daemon's JVM, or on a cluster
      */
-    public static Behavior<Command> create(JobStore store, Limits limits, ExecutorService executor,
-                                           Function<StoredJob, Planned> replan,
+    public static Behavior<Command> create(JobStore store, Limits limits, ExecutorService executor, Planner planner,
                                            Function<PruneJob.Spec, ShotSolver> solvers) {
-        return Behaviors.setup(context -> new JobQueue(context, store, limits, executor, replan, solvers));
+        return Behaviors.setup(context -> new JobQueue(context, store, limits, executor, planner, solvers));
     }
 
     private JobQueue(ActorContext<Command> context, JobStore store, Limits limits, ExecutorService executor,
-                     Function<StoredJob, Planned> replan, Function<PruneJob.Spec, ShotSolver> solvers)
-            throws java.io.IOException {
+                     Planner planner, Function<PruneJob.Spec, ShotSolver> solvers) throws java.io.IOException {
         super(context);
         this.store = store;
         this.limits = limits;
         this.executor = executor;
+        this.planner = planner;
         this.solvers = solvers;
         for (JobStore.Loaded loaded : store.load()) {
             Entry entry = new Entry(loaded.job(), null, loaded.status());
             jobs.put(loaded.job().getId(), entry);
             JobState state = loaded.status().getState();
             if (state == JobState.QUEUED || state == JobState.RUNNING) {
-                restore(entry, replan);
+                restore(entry);
             }
         }
         startWhatFits();
     }
 
     /** Queues again a job a stopped daemon left unfinished; it resumes from its last completed shot. */
-    private void restore(Entry entry, Function<StoredJob, Planned> replan) {
+    private void restore(Entry entry) {
         try {
-            Planned plan = replan.apply(entry.job);
-            entry.plan = new Planned(plan.spec().withOut(plan.spec().out(), true), plan.memory());
+            entry.plan = planner.replan(entry.job);
             update(entry, entry.status.toBuilder().setState(JobState.QUEUED).clearPhase().setDone(0).setTotal(0).build());
             waiting.add(entry.job.getId());
         } catch (RuntimeException e) {
@@ -174,8 +231,15 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     }
 
     private Behavior<Command> onSubmit(Submit submit) {
+        Planned plan;
+        try {
+            plan = planner.plan(submit.job());
+        } catch (RuntimeException e) {
+            submit.replyTo().tell(refused(DaemonService.toStatus(e).getStatus()));
+            return this;
+        }
         for (Entry other : jobs.values()) {
-            if (other.plan != null && other.plan.spec().out().equals(submit.plan().spec().out())) {
+            if (other.plan != null && other.plan.spec().out().equals(plan.spec().out())) {
                 submit.replyTo().tell(refused(Status.INVALID_ARGUMENT.withDescription("out is the output directory of "
                         + other.job.getId() + ", which has not ended")));
                 return this;
@@ -186,19 +250,24 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
                     + limits.queueSize() + " jobs waiting); try again later")));
             return this;
         }
-        JobSpec spec = submit.plan().spec();
-        JobStatus status = JobStatus.newBuilder().setJob(submit.job().getId()).setState(JobState.QUEUED)
-                .setShots(spec.shots()).setOut(spec.out().toString()).build();
-        store.create(submit.job(), status);
-        jobs.put(submit.job().getId(), new Entry(submit.job(), submit.plan(), status));
-        waiting.add(submit.job().getId());
-        submit.replyTo().tell(new Answer(status, null));
+        StoredJob job = submit.job().toBuilder().setOut(plan.spec().out().toString()).build();
+        JobStatus status = JobStatus.newBuilder().setJob(job.getId()).setState(JobState.QUEUED)
+                .setShots(plan.spec().shots()).setOut(job.getOut()).build();
+        store.create(job, status);
+        jobs.put(job.getId(), new Entry(job, plan, status));
+        waiting.add(job.getId());
+        submit.replyTo().tell(answer(status));
         startWhatFits();
         return this;
     }
 
+    private static Answer answer(JobStatus status) {
+        return new Answer(QueueAnswer.newBuilder().setStatus(status).build());
+    }
+
     private static Answer refused(Status status) {
-        return new Answer(null, status);
+        return new Answer(QueueAnswer.newBuilder().setRefused(Refusal.newBuilder().setCode(status.getCode().name())
+                .setDescription(status.getDescription())).build());
     }
 
     private Behavior<Command> onCancel(Cancel cancel) {
@@ -216,7 +285,7 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
             entry.cancelled = true;
             entry.interrupt();
         }
-        cancel.replyTo().tell(new Answer(entry.status, null));
+        cancel.replyTo().tell(answer(entry.status));
         return this;
     }
 
@@ -226,14 +295,14 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
 
     private Behavior<Command> onGet(Get get) {
         Entry entry = jobs.get(get.job());
-        get.replyTo().tell(entry == null ? unknown(get.job()) : new Answer(entry.status, null));
+        get.replyTo().tell(entry == null ? unknown(get.job()) : answer(entry.status));
         return this;
     }
 
     private Behavior<Command> onList(ListJobs list) {
         JobList.Builder all = JobList.newBuilder();
         jobs.values().forEach(e -> all.addJobs(e.status));
-        list.replyTo().tell(all.build());
+        list.replyTo().tell(new Answer(QueueAnswer.newBuilder().setJobs(all).build()));
         return this;
     }
 

@@ -13,6 +13,7 @@ import dev.lancet.actors.calibration.GradientWorker;
 import dev.lancet.actors.calibration.LayerActor;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.actors.prune.PruneWorker;
+import dev.lancet.daemon.JobQueue;
 import dev.lancet.engine.curvature.KfacFactor;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.BatchComputed;
@@ -20,6 +21,13 @@ import dev.lancet.proto.ShotFiles;
 import dev.lancet.proto.BatchFolded;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
+import dev.lancet.proto.daemon.JobList;
+import dev.lancet.proto.daemon.JobState;
+import dev.lancet.proto.daemon.JobStatus;
+import dev.lancet.proto.daemon.PruneRequest;
+import dev.lancet.proto.daemon.QueueAnswer;
+import dev.lancet.proto.daemon.Refusal;
+import dev.lancet.proto.daemon.StoredJob;
 import java.io.NotSerializableException;
 import java.lang.reflect.Modifier;
 import java.nio.file.Files;
@@ -74,6 +82,7 @@ class ProtoSerializerTest {
         var pruneCoordinator = testKit.<PruneCoordinator.Command>createTestProbe().getRef();
         UnitReport report = new UnitReport(2, List.of(new UnitReport.LayerRemoval("q", 1, 2, 30)), List.of(1),
                 List.of(), List.of(4, 5));
+        var answers = testKit.<JobQueue.Answer>createTestProbe().getRef();
         var assignment = new PruneWorker.Assignment(1, List.of(1, 3), ShotFiles.newBuilder().setKey("job/shot-2")
                 .setCheckpoint("out/shot-1").setFactors("f.safetensors").setMethod("SURGEON").setDampingG(0.01).build());
         List<WireMessage> messages = List.of(
@@ -101,7 +110,18 @@ class ProtoSerializerTest {
                 new PruneWorker.Open(assignment, pruneCoordinator),
                 new PruneWorker.Count(2, 0.5, assignment, pruneCoordinator),
                 new PruneWorker.Apply(0.5, assignment, pruneCoordinator),
-                new PruneWorker.Release(assignment));
+                new PruneWorker.Release(assignment),
+                new JobQueue.Submit(StoredJob.newBuilder().setId("job-3").setRequest(PruneRequest.newBuilder()
+                        .setMethod("slicegpt").setTarget(0.25)).build(), answers),
+                new JobQueue.Get("job-3", answers),
+                new JobQueue.Cancel("job-4", answers),
+                new JobQueue.ListJobs(answers),
+                new JobQueue.Answer(QueueAnswer.newBuilder().setStatus(JobStatus.newBuilder().setJob("job-3")
+                        .setState(JobState.RUNNING).setShotsDone(2)).build()),
+                new JobQueue.Answer(QueueAnswer.newBuilder().setJobs(JobList.newBuilder()
+                        .addJobs(JobStatus.newBuilder().setJob("job-1"))).build()),
+                new JobQueue.Answer(QueueAnswer.newBuilder().setRefused(Refusal.newBuilder()
+                        .setCode("RESOURCE_EXHAUSTED").setDescription("the queue is full")).build()));
         assertEquals(concreteClassesOf(WireMessage.class), messages.stream().map(Object::getClass).collect(Collectors.toSet()),
                 "one sample of every wire message");
         ActorRefResolver resolver = ActorRefResolver.get(testKit.system());
@@ -131,13 +151,11 @@ class ProtoSerializerTest {
         Set<Class<?>> protocols = moduleClasses().stream()
                 .filter(c -> c.isInterface() && c.isSealed() && c.getSimpleName().equals("Command"))
                 .collect(Collectors.toSet());
-        assertTrue(protocols.contains(CalibrationCoordinator.Command.class), protocols.toString());
+        assertTrue(protocols.containsAll(List.of(CalibrationCoordinator.Command.class, JobQueue.Command.class)),
+                protocols.toString());
         Set<Class<?>> local = concreteClassesOf(NoSerializationVerificationNeeded.class);
         assertFalse(local.isEmpty());
         for (Class<?> message : concreteClassesOf(Object.class)) {
-            if (!message.getPackageName().startsWith(WireMessage.class.getPackageName())) {
-                continue; // the daemon's job queue lives in its JVM by design: gRPC is its boundary (JobQueue)
-            }
             if (protocols.stream().noneMatch(p -> p.isAssignableFrom(message)) && !local.contains(message)) {
                 continue;
             }

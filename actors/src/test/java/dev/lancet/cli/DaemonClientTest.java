@@ -40,6 +40,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 class DaemonClientTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final com.typesafe.config.Config SERIALIZING = ConfigFactory.parseString(
+            "pekko.actor.serialize-messages = on").withFallback(ConfigFactory.load());
 
     @TempDir
     static Path tmp;
@@ -62,9 +64,10 @@ class DaemonClientTest {
         daemon = start(tmp.resolve("state"), "", null);
     }
 
+    /** A daemon whose actor messages all go through their wire form (the job queue's protobuf messages). */
     private static Daemon start(Path state, String config, Path tokenFile) throws IOException {
         return Daemon.start(new Daemon.Options("127.0.0.1", 0, state, List.of(root), tokenFile, null, null),
-                ConfigFactory.parseString(config).withFallback(ConfigFactory.load()), PruneOptions::specOf);
+                ConfigFactory.parseString(config).withFallback(SERIALIZING), PruneOptions::specOf);
     }
 
     @AfterAll
@@ -185,7 +188,7 @@ class DaemonClientTest {
         Path wrong = tmp.resolve("wrong");
         Files.writeString(wrong, "s3cret-tokem\n");
         var refused = assertThrows(IllegalArgumentException.class, () -> Daemon.start(new Daemon.Options("0.0.0.0", 0,
-                tmp.resolve("open-state"), List.of(root), null, null, null), ConfigFactory.load(), PruneOptions::specOf));
+                tmp.resolve("open-state"), List.of(root), null, null, null), SERIALIZING, PruneOptions::specOf));
         assertTrue(refused.getMessage().contains("--token-file"), refused.getMessage());
 
         // a budget no job fits: the token is checked first, then the estimate
@@ -205,7 +208,7 @@ class DaemonClientTest {
         Path cert = Path.of(DaemonClientTest.class.getResource("/daemon-tls/cert.pem").toURI());
         Path key = Path.of(DaemonClientTest.class.getResource("/daemon-tls/key.pem").toURI());
         try (Daemon tls = Daemon.start(new Daemon.Options("127.0.0.1", 0, tmp.resolve("tls-state"), List.of(root), null,
-                cert, key), ConfigFactory.load(), PruneOptions::specOf)) {
+                cert, key), SERIALIZING, PruneOptions::specOf)) {
             CliRun list = client(tls, "--tls-cert", cert.toString(), "list", "--json");
             assertEquals(0, list.exitCode(), list.err());
             assertEquals("{\"jobs\":[]}", list.lastLine());
