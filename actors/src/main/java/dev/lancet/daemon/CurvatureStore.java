@@ -5,8 +5,11 @@ import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.jobs.CurvatureJob;
 import dev.lancet.jobs.JobProgress;
+import dev.lancet.jobs.StoredCalibration;
 import dev.lancet.proto.daemon.CurvatureStatus;
+import dev.lancet.proto.daemon.StoredBatch;
 import dev.lancet.proto.daemon.StoredCurvature;
+import dev.lancet.proto.daemon.StoredJob;
 import io.grpc.Status;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,7 +34,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class CurvatureStore {
 
-    static final int FORMAT = 1;
+    static final int FORMAT = 2;
     private static final String STATE = "state.pb";
 
     private final Path models;
@@ -64,15 +67,19 @@ final class CurvatureStore {
                 try {
                     Files.createDirectories(temp);
                     List<Path> kept = new ArrayList<>();
+                    StoredBatch.Builder record = StoredBatch.newBuilder().setSamples(batch.samples())
+                            .setSeqlen(batch.seqlen()).setSampling(batch.sampling().name()).setSeed(batch.seed());
                     for (int i = 0; i < batch.calibration().size(); i++) {
                         kept.add(Files.copy(batch.calibration().get(i), temp.resolve("data-" + i + ".txt")));
+                        record.addFiles(dir.relativize(data.resolve("data-" + i + ".txt")).toString());
                     }
                     CurvatureJob.Result result = CurvatureJob.run(new CurvatureJob.Spec(batch.model(), kept,
                             batch.samples(), batch.seqlen(), batch.sampling(), batch.seed(),
                             current.getVersion() == 0 ? null : factors(dir, current.getVersion()), factors,
                             Precision.FP64, null, CurvatureJob.Pipeline.ACTORS), JobProgress.NONE);
                     Files.move(temp, data, StandardCopyOption.ATOMIC_MOVE);
-                    StoredCurvature next = current.toBuilder().setVersion(version).setTokens(result.tokens()).build();
+                    StoredCurvature next = current.toBuilder().setVersion(version).setTokens(result.tokens())
+                            .addBatches(record).build();
                     AtomicFiles.write(dir.resolve(STATE), next.toByteArray());
                     return CurvatureStatus.newBuilder().setModel(batch.model().toString()).setVersion(version)
                             .setTokens(result.tokens()).setNewTokens(result.newTokens()).setSeconds(result.seconds())
@@ -89,15 +96,28 @@ final class CurvatureStore {
         }
     }
 
-    /** The factor file of the model's current state. */
-    Path current(Path model) {
+    /** Pins the model's current state in a re-prune's job: the factor file and the batches folded into it. */
+    StoredJob.Builder pin(Path model, StoredJob.Builder job) {
         Path dir = models.resolve(key(model));
         StoredCurvature state = read(dir, model);
         if (state.getVersion() == 0) {
             throw Status.NOT_FOUND.withDescription("no calibration data added for this model yet (add-data first)")
                     .asRuntimeException();
         }
-        return factors(dir, state.getVersion());
+        return job.setFirstShotCurvature(factors(dir, state.getVersion()).toString())
+                .addAllCalibrationBatches(state.getBatchesList());
+    }
+
+    /** What a re-prune's job pinned, its batches' files resolved beside the factor file; null for any other job. */
+    static StoredCalibration pinned(StoredJob job) {
+        if (job.getFirstShotCurvature().isEmpty()) {
+            return null;
+        }
+        Path factors = Path.of(job.getFirstShotCurvature());
+        return new StoredCalibration(factors, job.getCalibrationBatchesList().stream()
+                .map(b -> new StoredCalibration.Batch(b.getFilesList().stream().map(factors.getParent()::resolve)
+                        .toList(), b.getSamples(), b.getSeqlen(), CalibrationSource.Sampling.valueOf(b.getSampling()),
+                        b.getSeed())).toList());
     }
 
     private static StoredCurvature read(Path dir, Path model) {

@@ -10,6 +10,7 @@ import dev.lancet.engine.text.Windows;
 import dev.lancet.jobs.JobSpec;
 import dev.lancet.jobs.PruneJob;
 import dev.lancet.jobs.SliceJob;
+import dev.lancet.jobs.StoredCalibration;
 import dev.lancet.proto.daemon.AddDataRequest;
 import dev.lancet.proto.daemon.CurvatureStatus;
 import dev.lancet.proto.daemon.JobList;
@@ -106,10 +107,10 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase implem
         return check(withStoredCurvature(spec, job).withOut(Path.of(job.getOut()), true));
     }
 
-    /** A re-prune's spec, whose first shot starts from the stored curvature (only pruning jobs are re-pruned). */
+    /** A re-prune's spec, on the calibration data it pinned (only pruning jobs are re-pruned). */
     private static JobSpec withStoredCurvature(JobSpec spec, StoredJob job) {
-        return job.getFirstShotCurvature().isEmpty() ? spec : ((PruneJob.Spec) spec).withOut(spec.out(),
-                spec.resume(), Path.of(job.getFirstShotCurvature()));
+        StoredCalibration pinned = CurvatureStore.pinned(job);
+        return pinned == null ? spec : ((PruneJob.Spec) spec).withStored(pinned);
     }
 
     private JobQueue.Planned check(JobSpec spec) {
@@ -303,11 +304,11 @@ final class DaemonService extends PruningDaemonGrpc.PruningDaemonImplBase implem
                         + "its own second moments: there is no curvature state to re-prune it with; submit it again")
                         .asRuntimeException();
             }
-            Path factors = curvature.current(spec.model());
             // the new job writes where the daemon chooses: the original's output directory is the original's
             PruneRequest fresh = original.getRequest().toBuilder().clearOut().setResume(false).build();
-            return enqueue(StoredJob.newBuilder().setFormat(JobStore.FORMAT).setId(JobStore.id(nextJob.getAndIncrement()))
-                    .setRequest(fresh).setFirstShotCurvature(factors.toString()).setRepruneOf(original.getId()).build());
+            return enqueue(curvature.pin(spec.model(), StoredJob.newBuilder().setFormat(JobStore.FORMAT)
+                    .setId(JobStore.id(nextJob.getAndIncrement())).setRequest(fresh).setRepruneOf(original.getId()))
+                    .build());
         });
     }
 

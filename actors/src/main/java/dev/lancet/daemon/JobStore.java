@@ -25,7 +25,7 @@ import java.util.stream.Stream;
 final class JobStore {
 
     /** The layout of a state directory this code reads and writes. */
-    static final int FORMAT = 1;
+    static final int FORMAT = 2;
     static final String FORMAT_FILE = "FORMAT";
     private static final String JOB = "job.pb";
     private static final String STATUS = "status.pb";

@@ -80,15 +80,15 @@ public final class PruneJob {
      * @param evalWindows windows of the evaluation file measured after each shot (0: all); the dense and the final
      *                    model are always measured on all of them
      * @param workers     prune workers (the result does not depend on it)
-     * @param firstShotCurvature factor file of the dense model's curvature (e.g. a daemon's state, grown batch by
-     *                    batch) used by the first shot instead of calibrating; null: calibrate on {@code calibration}.
-     *                    Later shots always calibrate the pruned model on {@code calibration}.
+     * @param stored      a daemon's calibration data for the model (a re-prune's): its curvature replaces the first
+     *                    shot's calibration and its windows replace {@code calibration}, {@code samples},
+     *                    {@code seqlen}, {@code sampling} and {@code seed} for every later shot; null: none
      * @param loraBetweenShots LoRA steps on the calibration windows after each shot, merged before the next; null: none
      */
     public record Spec(Path model, PruneSettings settings, TaylorSettings taylor, double target, int shots,
                        Schedule schedule, List<Path> calibration, int samples, int seqlen,
                        CalibrationSource.Sampling sampling, long seed, Path eval, int evalSeqlen, int evalWindows,
-                       int batch, Path out, boolean resume, int workers, Export export, Path firstShotCurvature,
+                       int batch, Path out, boolean resume, int workers, Export export, StoredCalibration stored,
                        LoraBetweenShots loraBetweenShots) implements JobSpec {
 
         public Spec {
@@ -112,16 +112,16 @@ public final class PruneJob {
             }
         }
 
-        /** The same job with another output directory, resumed there or not, and its first shot's curvature. */
-        public Spec withOut(Path out, boolean resume, Path firstShotCurvature) {
+        /** The same job on a daemon's stored calibration data. */
+        public Spec withStored(StoredCalibration stored) {
             return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
-                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, firstShotCurvature,
-                    loraBetweenShots);
+                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, stored, loraBetweenShots);
         }
 
         @Override
         public Spec withOut(Path out, boolean resume) {
-            return withOut(out, resume, firstShotCurvature);
+            return new Spec(model, settings, taylor, target, shots, schedule, calibration, samples, seqlen, sampling, seed,
+                    eval, evalSeqlen, evalWindows, batch, out, resume, workers, export, stored, loraBetweenShots);
         }
 
         /** LLM-Pruner removes coupled groups. */
@@ -146,8 +146,16 @@ public final class PruneJob {
             job.put("target", target).put("shots", shots).put("schedule", schedule.name());
             putData(job, calibration, samples, seqlen, sampling, seed, eval, evalSeqlen, evalWindows, batch);
             job.put("export", export.name());
-            if (firstShotCurvature != null) {
-                job.put("first_shot_curvature", firstShotCurvature.toAbsolutePath().normalize().toString());
+            if (stored != null) {
+                ObjectNode pinned = job.putObject("stored_calibration");
+                pinned.put("factors", stored.factors().toAbsolutePath().normalize().toString());
+                ArrayNode batches = pinned.putArray("batches");
+                for (StoredCalibration.Batch b : stored.batches()) {
+                    ObjectNode windows = batches.addObject();
+                    b.files().forEach(f -> windows.withArray("calibration").add(f.toAbsolutePath().normalize().toString()));
+                    windows.put("samples", b.samples()).put("seqlen", b.seqlen()).put("sampling", b.sampling().name())
+                            .put("seed", b.seed());
+                }
             }
             if (loraBetweenShots != null) {
                 job.put("lora_between_shots", loraBetweenShots.steps()).put("lora_lr", loraBetweenShots.learningRate());
@@ -224,8 +232,10 @@ public final class PruneJob {
             if (spec.loraBetweenShots() != null) {
                 LoraModel.check(input.layout(), LoraSettings.defaults(spec.seed()));
             }
-            CalibrationSource source = CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(),
-                    spec.sampling(), spec.seed());
+            CalibrationSource source = spec.stored() != null ? spec.stored().source(tokenizer)
+                    : CalibrationSource.of(tokenizer, spec.calibration(), spec.samples(), spec.seqlen(), spec.sampling(),
+                    spec.seed());
+            input.requirePositions(source.seq());
             Windows allWindows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
             Windows shotWindows = Windows.of(allWindows.tokens(), spec.evalSeqlen(), spec.evalWindows());
             RunDirectory run = RunDirectory.open(spec.out(), spec.fingerprint(), spec.resume());
@@ -358,8 +368,8 @@ public final class PruneJob {
             long removedBefore = prunable - ShotUnits.prunable(model.layout());
             long calibrationStart = System.nanoTime();
             KfacState curvature = !spec.settings().method().needsCurvature() ? null
-                    : shot == 1 && spec.firstShotCurvature() != null
-                    ? FactorFile.readFor(spec.firstShotCurvature(), model.layout()) : calibrate(shot);
+                    : shot == 1 && spec.stored() != null
+                    ? FactorFile.readFor(spec.stored().factors(), model.layout()) : calibrate(shot);
             double calibrationSeconds = (System.nanoTime() - calibrationStart) / 1e9;
             long solveStart = System.nanoTime();
             PruneCoordinator.Solved solved;

@@ -271,8 +271,9 @@ class DaemonClientTest {
     }
 
     /**
-     * add-data A, add-data B, re-prune: the first shot's curvature is the stored state of A then B, which must equal
-     * the job's own calibration on A and B together (sequential windows: all of A, then B's first ones).
+     * add-data A, add-data B, re-prune a job calibrated on other text: the re-prune must equal a job calibrated on A and
+     * B together (sequential windows: all of A, then B's first ones), its first shot on the stored curvature and its
+     * second on the stored windows.
      */
     @Test
     void repruneOnDataAddedInTwoBatchesEqualsAJobCalibratedOnBothAtOnce() throws Exception {
@@ -287,8 +288,10 @@ class DaemonClientTest {
         }
         int fromB = 3;
         Path scratch = root.resolve("scratch");
-        CliRun submitted = client(daemon, job(scratch, "--calibration", a.toString(), b.toString(), "--samples",
-                Integer.toString(windowsOfA + fromB), "--sampling", "sequential", "--target", "0.3"));
+        CliRun fromScratch = client(daemon, job(scratch, "--calibration", a.toString(), b.toString(), "--samples",
+                Integer.toString(windowsOfA + fromB), "--sampling", "sequential", "--target", "0.3", "--shots", "2"));
+        String onBoth = JSON.readTree(fromScratch.lastLine()).get("job").asText();
+        CliRun submitted = client(daemon, job(root.resolve("original"), "--target", "0.3", "--shots", "2"));
         String original = JSON.readTree(submitted.lastLine()).get("job").asText();
 
         assertRefused(daemon, "NOT_FOUND", "add-data first", "reprune", original);
@@ -306,6 +309,7 @@ class DaemonClientTest {
         assertEquals(0, reprune.exitCode(), reprune.err());
         String again = JSON.readTree(reprune.lastLine()).get("job").asText();
         assertEquals(0, client(daemon, "wait", original).exitCode());
+        assertEquals(0, client(daemon, "wait", onBoth).exitCode());
         CliRun watched = client(daemon, "watch", again, "--json");
         assertEquals(0, watched.exitCode(), watched.out());
         assertTrue(watched.out().contains(again + " DONE"), "watch streams until the end: " + watched.out());
@@ -313,9 +317,15 @@ class DaemonClientTest {
         assertEquals(0, done.exitCode(), done.out());
         Path repruned = Path.of(JSON.readTree(done.lastLine()).get("out").asText());
 
-        JsonNode want = JSON.readTree(scratch.resolve("pruning-report.json").toFile()).get("shots").get(0);
-        JsonNode got = JSON.readTree(repruned.resolve("pruning-report.json").toFile()).get("shots").get(0);
-        assertEquals(want.get("blocks"), got.get("blocks"), "the same heads and channels removed");
+        JsonNode want = JSON.readTree(scratch.resolve("pruning-report.json").toFile()).get("shots");
+        JsonNode got = JSON.readTree(repruned.resolve("pruning-report.json").toFile()).get("shots");
+        assertEquals(2, got.size());
+        for (int shot = 0; shot < 2; shot++) {
+            assertEquals(want.get(shot).get("blocks"), got.get(shot).get("blocks"), "shot " + (shot + 1)
+                    + ": the same heads and channels removed");
+        }
+        JsonNode other = JSON.readTree(root.resolve("original").resolve("pruning-report.json").toFile()).get("shots");
+        assertFalse(other.equals(got), "the original job, on other text, pruned otherwise");
         // the stored state is fp64 throughout; a job's own calibration folds fp32 blocks into fp64 sums
         try (Checkpoint w = Checkpoint.open(scratch); Checkpoint g = Checkpoint.open(repruned)) {
             for (var tensor : w.tensors()) {

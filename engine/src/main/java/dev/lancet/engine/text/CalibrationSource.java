@@ -76,6 +76,32 @@ public final class CalibrationSource {
         return new CalibrationSource(windows, seq, samples);
     }
 
+    /**
+     * The windows of {@code parts}, in order (e.g. calibration data accepted batch by batch); all must have windows
+     * of one length.
+     */
+    public static CalibrationSource concat(List<CalibrationSource> parts) {
+        if (parts.isEmpty()) {
+            throw new IllegalArgumentException("calibration needs at least 1 window, got none");
+        }
+        int seq = parts.get(0).seq;
+        int count = 0;
+        for (CalibrationSource part : parts) {
+            if (part.seq != seq) {
+                throw new IllegalArgumentException("calibration windows of " + seq + " and " + part.seq
+                        + " tokens cannot be calibrated on together");
+            }
+            count += part.count;
+        }
+        int[] windows = new int[count * seq];
+        int at = 0;
+        for (CalibrationSource part : parts) {
+            System.arraycopy(part.windows, 0, windows, at, part.count * seq);
+            at += part.count * seq;
+        }
+        return new CalibrationSource(windows, seq, count);
+    }
+
     public int windows() {
         return count;
     }
