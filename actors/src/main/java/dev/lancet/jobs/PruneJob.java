@@ -42,6 +42,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.IntPredicate;
 import java.util.stream.IntStream;
 import java.util.stream.LongStream;
 import org.bytedeco.javacpp.Pointer;
@@ -566,7 +567,8 @@ public final class PruneJob {
             long prunedZeros = ShotUnits.prunable(model.layout()) - LongStream.of(nonZeroPerLayer()).sum();
             report.put("params_after", model.parameterCount() - prunedZeros);
             if (spec.export() == Export.DENSE && spec.structure() == Structure.GROUPS) {
-                model = DenseExport.restore(model, input.layout(), keptOriginals(true), keptOriginals(false));
+                Kept kept = keptOriginals();
+                model = DenseExport.restore(model, input.layout(), kept.heads(), kept.kvHeads(), kept.channels());
             }
             CheckpointWriter.save(model, input, spec.out());
             model.close();
@@ -583,25 +585,49 @@ public final class PruneJob {
             return result(spec.out(), report, start);
         }
 
+        /** Per block, the original indices of the query heads, key/value heads and MLP channels still there. */
+        private record Kept(List<int[]> heads, List<int[]> kvHeads, List<int[]> channels) {
+        }
+
         /**
-         * Per block, the original index of every key/value head (or MLP channel) still there, replaying the removals
-         * the report records shot by shot, each indexed into that shot's model.
+         * Replays the removals the report records shot by shot, each indexed into that shot's model: a query head goes
+         * with its own index or with its key/value group (query head h of a block with g per group is in group h / g).
          */
-        private List<int[]> keptOriginals(boolean heads) {
-            List<int[]> kept = new ArrayList<>();
+        private Kept keptOriginals() {
+            Kept kept = new Kept(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
             for (var block : input.layout().blocks()) {
-                kept.add(IntStream.range(0, heads ? block.kvHeads() : block.intermediate()).toArray());
+                kept.heads().add(IntStream.range(0, block.heads()).toArray());
+                kept.kvHeads().add(IntStream.range(0, block.kvHeads()).toArray());
+                kept.channels().add(IntStream.range(0, block.intermediate()).toArray());
             }
             for (JsonNode shot : report.get("shots")) {
                 for (JsonNode b : shot.get("blocks")) {
-                    Set<Integer> gone = new HashSet<>();
-                    b.get(heads ? "kv_heads" : "channels").forEach(i -> gone.add(i.asInt()));
-                    int[] before = kept.get(b.get("block").asInt());
-                    kept.set(b.get("block").asInt(), IntStream.range(0, before.length)
-                            .filter(i -> !gone.contains(i)).map(i -> before[i]).toArray());
+                    int i = b.get("block").asInt();
+                    Set<Integer> goneHeads = indices(b.get("heads"));
+                    Set<Integer> goneKv = indices(b.get("kv_heads"));
+                    int group = kept.heads().get(i).length / kept.kvHeads().get(i).length;
+                    if (group == 1) { // as in the edit: a multi-head query head is its key/value head
+                        goneKv.addAll(goneHeads);
+                    }
+                    kept.heads().set(i, keep(kept.heads().get(i), h -> !goneHeads.contains(h)
+                            && !goneKv.contains(h / group)));
+                    kept.kvHeads().set(i, keep(kept.kvHeads().get(i), k -> !goneKv.contains(k)));
+                    Set<Integer> goneChannels = indices(b.get("channels"));
+                    kept.channels().set(i, keep(kept.channels().get(i), c -> !goneChannels.contains(c)));
                 }
             }
             return kept;
+        }
+
+        private static Set<Integer> indices(JsonNode array) {
+            Set<Integer> set = new HashSet<>();
+            array.forEach(i -> set.add(i.asInt()));
+            return set;
+        }
+
+        /** The entries of {@code before} at the positions {@code stays} accepts. */
+        private static int[] keep(int[] before, IntPredicate stays) {
+            return IntStream.range(0, before.length).filter(stays).map(i -> before[i]).toArray();
         }
     }
 

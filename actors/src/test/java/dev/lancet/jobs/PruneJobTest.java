@@ -7,12 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.engine.Fixtures;
 import dev.lancet.engine.llmpruner.Aggregation;
 import dev.lancet.engine.llmpruner.Importance;
 import dev.lancet.engine.llmpruner.Strategy;
 import dev.lancet.engine.llmpruner.TaylorSettings;
+import dev.lancet.engine.io.DType;
 import dev.lancet.engine.model.Checkpoint;
+import dev.lancet.engine.model.SyntheticCheckpoint;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneUnit;
@@ -125,6 +128,49 @@ class PruneJobTest {
         assertEquals(measured, EvalJob.run(new EvalJob.Spec(dense, PruneSpecs.evalText(), 64, 0, 8, false), JobProgress.NONE)
                 .perplexity(), 1e-5 * measured);
         assertEquals(measured, stock.perplexity(), 1e-5 * measured);
+    }
+
+    /**
+     * LLM Surgeon groups on a GQA Llama (6 query heads in 2 key/value groups): query heads leave every group alike;
+     * the saved model measures the reported perplexity, and exported dense (zeros where the heads were, in each
+     * group's own place) measures the same at the input's shapes.
+     */
+    @Test
+    void surgeonGroupsTakeQueryHeadsOfGqaBlocksAndTheSavedModelsMeasureWhatIsReported() throws Exception {
+        Path model = tmp.resolve("gqa");
+        SyntheticCheckpoint.write(new SyntheticCheckpoint.Spec("llama", 4096, 48, 48, 2, 6, 2, 64, 128, false, false,
+                false, DType.F32, 0.2, 5), model);
+        Files.copy(Fixtures.tinyLlama().resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        PruneJob.Result shrunk = PruneJob.run(gqaSpec(model, tmp.resolve("shrunk"), PruneJob.Export.SHRUNK),
+                JobProgress.NONE);
+        PruneJob.Result dense = PruneJob.run(gqaSpec(model, tmp.resolve("dense"), PruneJob.Export.DENSE),
+                JobProgress.NONE);
+        int queryHeads = 0;
+        for (JsonNode shot : shrunk.report().get("shots")) {
+            for (JsonNode block : shot.get("blocks")) {
+                queryHeads += block.get("heads").size();
+            }
+        }
+        assertTrue(queryHeads > 0, "no query head was removed: " + shrunk.report().get("shots"));
+        try (Checkpoint s = Checkpoint.open(tmp.resolve("shrunk")); Checkpoint d = Checkpoint.open(tmp.resolve("dense"));
+             Checkpoint input = Checkpoint.open(model)) {
+            assertTrue(s.layout().blocks().stream().anyMatch(b -> b.group() < input.layout().block(0).group()),
+                    "some block has fewer query heads per group");
+            assertEquals(input.layout(), d.layout());
+        }
+        assertEquals(shrunk.paramsAfter(), dense.paramsAfter());
+        double measured = EvalJob.run(new EvalJob.Spec(tmp.resolve("shrunk"), PruneSpecs.evalText(), 64, 0, 8, false),
+                JobProgress.NONE).perplexity();
+        assertEquals(shrunk.perplexity(), measured, 1e-12 * measured);
+        assertEquals(measured, EvalJob.run(new EvalJob.Spec(tmp.resolve("dense"), PruneSpecs.evalText(), 64, 0, 8,
+                false), JobProgress.NONE).perplexity(), 1e-5 * measured);
+        assertEquals(measured, dense.perplexity(), 1e-5 * measured);
+    }
+
+    private static PruneJob.Spec gqaSpec(Path model, Path out, PruneJob.Export export) {
+        return new PruneJob.Spec(model, PruneSettings.defaults(PruneMethod.SURGEON, Structure.GROUPS), null, 0.3, 2,
+                Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64, CalibrationSource.Sampling.RANDOM, 5,
+                PruneSpecs.evalText(), 64, 16, 8, out, false, 2, export, null, null);
     }
 
     /**

@@ -15,7 +15,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A model whose key/value heads (with their query heads) and MLP channels were removed, put back at its original
+ * A model whose query heads, key/value heads (with their query heads) and MLP channels were removed, put back at its original
  * shapes with zeros where the removed structures were: the stock Hugging Face shapes any loader expects, computing
  * exactly what the shrunk model computes (a removed head's output columns and a removed channel's down column are
  * zero, so they contribute nothing).
@@ -27,13 +27,14 @@ public final class DenseExport {
 
     /**
      * @param dense       the layout before the removals
+     * @param keptHeads   per block, the original index of every query head the shrunk model still has, in order
      * @param keptKvHeads per block, the original index of every key/value head the shrunk model still has, in order
      * @param keptChannels per block, the original index of every MLP channel it still has, in order
      * @return the model at the dense layout; {@code shrunk} must not be used afterwards (its replaced weights are
      *         freed)
      */
-    public static Transformer restore(Transformer shrunk, ModelLayout dense, List<int[]> keptKvHeads,
-                                      List<int[]> keptChannels) {
+    public static Transformer restore(Transformer shrunk, ModelLayout dense, List<int[]> keptHeads,
+                                      List<int[]> keptKvHeads, List<int[]> keptChannels) {
         if (dense.numBlocks() != shrunk.layout().numBlocks()) {
             throw new IllegalArgumentException("dense export keeps every block: " + dense.numBlocks() + " vs "
                     + shrunk.layout().numBlocks());
@@ -46,7 +47,7 @@ public final class DenseExport {
                 BlockLayout shape = dense.block(b);
                 DecoderBlock old = shrunk.blocks().get(b);
                 int d = shape.headDim();
-                int[] qRows = spread(keptKvHeads.get(b), shape.group() * d);
+                int[] qRows = spread(keptHeads.get(b), d);
                 int[] kvRows = spread(keptKvHeads.get(b), d);
                 int[] channels = keptChannels.get(b);
                 Attention a = old.attention();

@@ -16,7 +16,10 @@ import java.util.stream.IntStream;
  * <ul>
  *   <li>{@link Kind#MLP_CHANNEL} k: row k of fc1 (or of gate and up) and column k of fc2 (down);</li>
  *   <li>{@link Kind#ATTENTION_HEAD} j, one per key/value head: its rows of k and v, the rows of its query heads in q
- *       (one head with multi-head attention, its group of query heads with GQA) and their columns of o.</li>
+ *       (one head with multi-head attention, its group of query heads with GQA) and their columns of o;</li>
+ *   <li>on GQA blocks only, query-head unit j ({@link #queryHeadUnits}): query head j of every key/value group, its
+ *       rows of q and columns of o, so that every group keeps the same number of query heads. With multi-head
+ *       attention a query head is its key/value head, so there are none.</li>
  * </ul>
  * A group's cost is the sum of its members' costs, each a joint set cost in its own layer ({@link LayerCosts});
  * removing groups gives every member layer its own correlated row or column correction for the removed set
@@ -71,6 +74,60 @@ public final class BlockGroups {
     public List<Member> members(Kind kind, int index) {
         return block.linears().stream().filter(l -> kindOf(l.role()) == kind).map(l -> member(l.role(), index))
                 .toList();
+    }
+
+    /** Query-head units of the block: the query heads per key/value group on GQA, none with multi-head attention. */
+    public int queryHeadUnits() {
+        return block.group() > 1 ? block.group() : 0;
+    }
+
+    /** The query heads of unit {@code unit}: head {@code unit} of each key/value group, ascending. */
+    public List<Integer> queryHeads(int unit) {
+        checkQueryHeadUnit(unit);
+        return IntStream.range(0, block.kvHeads()).map(k -> k * block.group() + unit).boxed().toList();
+    }
+
+    /** Unit {@code unit}'s rows of q or columns of o ({@code role} Q or O). */
+    public Member queryHeadMember(LinearRole role, int unit) {
+        if (role != LinearRole.Q && role != LinearRole.O) {
+            throw new IllegalArgumentException("a query head is rows of q and columns of o, not of " + role);
+        }
+        int d = block.headDim();
+        int[] lines = queryHeads(unit).stream().flatMapToInt(h -> IntStream.range(h * d, h * d + d)).toArray();
+        return new Member(role, role == LinearRole.Q, lines);
+    }
+
+    /** Weights and biases a query-head unit removes: one q row (inputs and bias) and one o column per feature. */
+    public long queryHeadParameters() {
+        long features = (long) block.kvHeads() * block.headDim();
+        return features * (block.linear(LinearRole.Q).inputsWithBias() + block.linear(LinearRole.O).out());
+    }
+
+    /**
+     * The o layer's cost of every query-head unit ([queryHeadUnits()]): the joint OBS cost of its columns
+     * ({@link LayerCosts#columnSets}).
+     */
+    public double[] queryHeadCosts(LayerCurvature c, Linear o) {
+        int[][] sets = IntStream.range(0, queryHeadUnits()).mapToObj(j -> queryHeadMember(LinearRole.O, j).indices())
+                .toArray(int[][]::new);
+        return LayerCosts.columnSets(c, o, sets);
+    }
+
+    /**
+     * The columns of o that removing the key/value groups {@code kvHeads} and the query-head units
+     * {@code queryUnits} together takes, a head in both counted once; ascending.
+     */
+    public int[] outputColumns(Collection<Integer> kvHeads, Collection<Integer> queryUnits) {
+        return IntStream.concat(kvHeads.stream().flatMapToInt(k -> IntStream.of(member(LinearRole.O, k).indices())),
+                queryUnits.stream().flatMapToInt(j -> IntStream.of(queryHeadMember(LinearRole.O, j).indices())))
+                .distinct().sorted().toArray();
+    }
+
+    private void checkQueryHeadUnit(int unit) {
+        if (unit < 0 || unit >= queryHeadUnits()) {
+            throw new IllegalArgumentException("query-head unit " + unit + " is out of range [0, " + queryHeadUnits()
+                    + ")" + (queryHeadUnits() == 0 ? ": multi-head attention has none" : ""));
+        }
     }
 
     /** Weights and biases the group removes: a row takes its inputs and bias, a column its outputs. */

@@ -164,8 +164,10 @@ class StructuralEditTest {
             int[] all40 = java.util.stream.IntStream.range(0, 40).toArray();
             int[] channels0 = java.util.stream.IntStream.range(0, 40).filter(c -> c != 0 && c != 5 && c != 39).toArray();
             int[] channels2 = java.util.stream.IntStream.range(0, 40).filter(c -> c != 7).toArray();
+            int[] all6 = java.util.stream.IntStream.range(0, 6).toArray();
             try (Transformer dense = DenseExport.restore(shrunk, checkpoint.layout(),
-                    List.of(new int[] {0}, new int[] {0, 1}, new int[] {0, 1}), List.of(channels0, all40, channels2))) {
+                    List.of(new int[] {0, 1, 2}, all6, all6), List.of(new int[] {0}, new int[] {0, 1}, new int[] {0, 1}),
+                    List.of(channels0, all40, channels2))) {
                 assertEquals(checkpoint.layout(), dense.layout());
                 assertClose(want, dense.logits(tokens));
                 INDArray q = weight(dense, 0, LinearRole.Q);
