@@ -9,6 +9,7 @@ import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 import static org.bytedeco.openblas.global.openblas.cblas_ssyrk;
 
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -73,18 +74,32 @@ public final class Blas {
         long yStride = y.size(1) * y.size(2);
         long oStride = (long) s.m * s.n;
         // per-head products are too small to split across threads: waking the pool costs more than the work
-        org.nd4j.linalg.api.blas.Blas pool = Nd4j.factory().blas();
-        int threads = pool.getMaxThreads();
-        pool.setMaxThreads(1);
-        try {
+        return singleThreaded(() -> {
             for (long i = 0; i < batch; i++) {
                 call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op,
                         i * oStride);
             }
+            return out;
+        });
+    }
+
+    /**
+     * Runs {@code work} with OpenBLAS on one thread: products too small or too skinny to split (per-head attention,
+     * LoRA's rank-r factors) cost more CPU in waking and synchronising the pool than in the arithmetic, many times
+     * more on a loaded machine (BENCHMARKS.md, LoRA). Off the CPU backend, {@code work} runs as it is.
+     */
+    public static <T> T singleThreaded(Supplier<T> work) {
+        if (!HOST_BUFFERS) {
+            return work.get();
+        }
+        org.nd4j.linalg.api.blas.Blas pool = Nd4j.factory().blas();
+        int threads = pool.getMaxThreads();
+        pool.setMaxThreads(1);
+        try {
+            return work.get();
         } finally {
             pool.setMaxThreads(threads);
         }
-        return out;
     }
 
     /**
