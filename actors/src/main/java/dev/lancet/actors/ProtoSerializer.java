@@ -13,6 +13,7 @@ import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.ApplyAt;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
+import dev.lancet.proto.BlockHandedOver;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import dev.lancet.proto.CollectRequest;
@@ -21,6 +22,7 @@ import dev.lancet.proto.CountAt;
 import dev.lancet.proto.Counted;
 import dev.lancet.proto.CurvatureCollected;
 import dev.lancet.proto.LayerActivations;
+import dev.lancet.proto.LayerEntityMessage;
 import dev.lancet.proto.OpenUnits;
 import dev.lancet.proto.ReleaseUnits;
 import dev.lancet.proto.RestoreRequest;
@@ -33,6 +35,7 @@ import dev.lancet.proto.StartCalibration;
 import dev.lancet.proto.UnitsApplied;
 import dev.lancet.proto.UnitsFailed;
 import dev.lancet.proto.UnitsOpened;
+import dev.lancet.proto.WakeBlock;
 import dev.lancet.proto.daemon.QueueAnswer;
 import dev.lancet.proto.daemon.QueueJobCall;
 import dev.lancet.proto.daemon.QueueList;
@@ -68,6 +71,13 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
                 SnapshotRequest m = SnapshotRequest.parseFrom(b);
                 return new LayerActor.Snapshot(m.getRound(), m.getLast(), r.resolveActorRef(m.getReplyTo()));
             }),
+            new Binding(LayerActor.Wake.class, "layer.wake", (b, r) -> {
+                WakeBlock.parseFrom(b);
+                return new LayerActor.Wake();
+            }),
+            // left in its wire form: the entity decodes it once it is restored
+            new Binding(LayerActor.ToEntity.class, "layer.to-entity",
+                    (b, r) -> new LayerActor.ToEntity(LayerEntityMessage.parseFrom(b))),
             new Binding(LayerActor.Restored.class, "layer.restored", (b, r) ->
                     new LayerActor.Restored(BlockSums.fromProto(SnapshotRestored.parseFrom(b).getSnapshot()))),
             new Binding(CurvatureActor.BlockState.class, "curvature.block-state", (b, r) ->
@@ -78,7 +88,8 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
             }),
             new Binding(CurvatureActor.Collect.class, "curvature.collect", (b, r) -> {
                 CollectRequest m = CollectRequest.parseFrom(b);
-                return new CurvatureActor.Collect(m.getRound(), m.getBlocks(), r.resolveActorRef(m.getReplyTo()));
+                return new CurvatureActor.Collect(m.getRound(), m.getBlocks(), m.getBatches(),
+                        r.resolveActorRef(m.getReplyTo()));
             }),
             new Binding(CurvatureActor.Collected.class, "curvature.collected", (b, r) ->
                     new CurvatureActor.Collected(BlockSums.fromProto(CurvatureCollected.parseFrom(b).getState()))),
@@ -94,6 +105,8 @@ public final class ProtoSerializer extends SerializerWithStringManifest {
                     (b, r) -> new CalibrationCoordinator.Folded(BatchFolded.parseFrom(b))),
             new Binding(CalibrationCoordinator.Recovered.class, "coordinator.recovered",
                     (b, r) -> new CalibrationCoordinator.Recovered(BlockRecovered.parseFrom(b))),
+            new Binding(CalibrationCoordinator.HandedOver.class, "coordinator.handed-over",
+                    (b, r) -> new CalibrationCoordinator.HandedOver(BlockHandedOver.parseFrom(b))),
             new Binding(CalibrationCoordinator.Progress.class, "coordinator.progress",
                     (b, r) -> new CalibrationCoordinator.Progress(CalibrationProgress.parseFrom(b))),
             new Binding(PruneCoordinator.Solve.class, "prune.solve", (b, r) -> {

@@ -11,18 +11,22 @@ import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.slicegpt.SecondMoments;
 import dev.lancet.engine.text.CalibrationSource;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
- * Calibration runs through the actor pipeline in an actor system of their own: KFAC factors reported as progress
- * in batches, or SliceGPT's second moments place by place.
+ * Calibration runs through the actor pipeline, in an actor system of their own or in a cluster member's: KFAC factors
+ * reported as progress in batches, or SliceGPT's second moments place by place.
  */
-final class Calibration {
+public final class Calibration {
 
     /** Progress through the actors is counted in batches. */
     static final String BATCHES = "batches";
@@ -48,6 +52,17 @@ final class Calibration {
     }
 
     /**
+     * KFAC factors of {@code model} over {@code source} from a run in {@code system} (e.g. a cluster member's), its
+     * layer actors where {@code layers} puts them. The caller owns (closes) the state.
+     */
+    public static KfacState run(ActorSystem<?> system, CalibrationCoordinator.Layers layers, Transformer model,
+                                CalibrationSource source, CalibrationCoordinator.Settings settings,
+                                JobProgress progress) throws InterruptedException {
+        return runIn(system, layers, CalibrationWork.curvature(model), source, settings, null, progress,
+                CalibrationPipeline::start);
+    }
+
+    /**
      * SliceGPT's second moments through the pipeline, one run per place, each holding one place's D×D sums at most
      * whatever the calibration set (the signals are recomputed through the rotated upstream blocks batch by batch).
      */
@@ -67,21 +82,48 @@ final class Calibration {
     private static <T> T run(CalibrationWork work, CalibrationSource source, CalibrationCoordinator.Settings settings,
                              KfacState base, JobProgress progress, Collector<T> collector) throws InterruptedException {
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-calibration");
-        SnapshotStore store = SnapshotStore.inMemory();
         try {
-            progress.report(BATCHES, 0, source.batches(settings.batchSize()));
-            ActorRef<CalibrationCoordinator.Progress> listener = system.systemActorOf(
-                    Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
-                        progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
-                        return Behaviors.same();
-                    }), "progress", Props.empty());
-            var run = CalibrationPipeline.spawn(system, "calibration", work, source, settings, store, base, listener);
+            return runIn(system, CalibrationCoordinator.Layers.local(), work, source, settings, base, progress,
+                    collector);
+        } finally {
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
+        }
+    }
+
+    /**
+     * A run in {@code system}: its coordinator (and with it every actor of the run) stops once it has answered, and its
+     * snapshot store is freed only then, when no actor can touch it.
+     */
+    private static <T> T runIn(ActorSystem<?> system, CalibrationCoordinator.Layers layers, CalibrationWork work,
+                               CalibrationSource source, CalibrationCoordinator.Settings settings, KfacState base,
+                               JobProgress progress, Collector<T> collector) throws InterruptedException {
+        String name = "calibration-" + UUID.randomUUID();
+        SnapshotStore store = SnapshotStore.inMemory();
+        progress.report(BATCHES, 0, source.batches(settings.batchSize()));
+        ActorRef<CalibrationCoordinator.Progress> listener = system.systemActorOf(
+                Behaviors.<CalibrationCoordinator.Progress>receiveMessage(p -> {
+                    progress.report(BATCHES, p.progress().getBatchesDone(), p.progress().getBatchesTotal());
+                    return Behaviors.same();
+                }), name + "-progress", Props.empty());
+        var run = CalibrationPipeline.spawn(system, name, work, layers, source, settings, store, base, listener);
+        CompletableFuture<Void> stopped = new CompletableFuture<>();
+        system.systemActorOf(Behaviors.setup(context -> {
+            context.watch(run);
+            return Behaviors.receive(Object.class).onSignal(Terminated.class, t -> {
+                stopped.complete(null);
+                return Behaviors.stopped();
+            }).build();
+        }), name + "-watch", Props.empty());
+        try {
             return collector.start(system, run).toCompletableFuture().get();
         } catch (ExecutionException e) {
             throw new IllegalStateException("calibration failed: " + e.getCause(), e.getCause());
         } finally {
-            system.terminate();
-            system.getWhenTerminated().toCompletableFuture().join();
+            org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
+            classic.stop(Adapter.toClassic(run)); // already stopping if it answered
+            stopped.join();
+            classic.stop(Adapter.toClassic(listener));
             store.close();
         }
     }

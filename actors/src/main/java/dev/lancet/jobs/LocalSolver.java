@@ -1,18 +1,23 @@
 package dev.lancet.jobs;
 
+import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
 import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.ShotUnits;
+import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.ShotFiles;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
-/** A shot's coordinator and a pool of workers in an actor system of the attempt's own, sharing the model in memory. */
+/**
+ * A shot's calibration, and its coordinator with a pool of workers, each in an actor system of its own, sharing the
+ * model in memory.
+ */
 public final class LocalSolver implements ShotSolver {
 
     /** Opens unit i of a shot for the workers; {@link ShotUnits#open} outside of tests. */
@@ -31,6 +36,12 @@ public final class LocalSolver implements ShotSolver {
     LocalSolver(int workers, UnitOpener opener) {
         this.workers = workers;
         this.opener = opener;
+    }
+
+    @Override
+    public KfacState calibrate(Transformer model, CalibrationSource source, CalibrationCoordinator.Settings settings,
+                               JobProgress progress) throws InterruptedException {
+        return Calibration.run(model, source, settings, null, progress);
     }
 
     @Override

@@ -450,7 +450,7 @@ public final class PruneJob {
 
         private KfacState calibrate(int shot) throws InterruptedException {
             CalibrationCoordinator.Settings settings = Calibration.settings(spec.batch(), Precision.FP32);
-            return Calibration.run(model, source, settings, null, (phase, done, total) ->
+            return solver.calibrate(model, source, settings, (phase, done, total) ->
                     progress.report("shot " + shot + "/" + spec.shots() + " calibration " + phase, done, total));
         }
 

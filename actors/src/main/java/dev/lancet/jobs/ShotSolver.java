@@ -1,15 +1,19 @@
 package dev.lancet.jobs;
 
+import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.engine.curvature.KfacState;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
+import dev.lancet.engine.text.CalibrationSource;
 import java.nio.file.Path;
 
 /**
- * Runs one attempt at a shot: a {@link PruneCoordinator} and its workers set the shot's threshold and remove and
- * correct the shot's model in place. {@link LocalSolver} runs them in the job's JVM; a cluster runs the workers as
- * sharded entities on its worker nodes.
+ * Where a job's shots run: each shot's calibration (the gradient worker and curvature actor in the job's JVM, the
+ * layer actors beside them or on other nodes), and each attempt at its solve (a {@link PruneCoordinator} and its
+ * workers set the shot's threshold and remove and correct the shot's model in place). {@link LocalSolver} runs
+ * everything in the job's JVM; a cluster runs the layer actors and the prune workers as sharded entities on its worker
+ * nodes. The result does not depend on which.
  */
 public interface ShotSolver {
 
@@ -22,6 +26,10 @@ public interface ShotSolver {
      */
     record Shot(Transformer model, Path checkpoint, KfacState curvature, PruneSettings settings, Path work) {
     }
+
+    /** The KFAC factors of {@code model} over {@code source} (the caller closes them). */
+    KfacState calibrate(Transformer model, CalibrationSource source, CalibrationCoordinator.Settings settings,
+                        JobProgress progress) throws InterruptedException;
 
     /** Removes {@code target} weights in all (earlier shots' zeros included); a failed answer leaves the model dirty. */
     PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException;

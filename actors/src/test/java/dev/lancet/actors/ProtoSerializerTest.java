@@ -15,10 +15,12 @@ import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.actors.prune.PruneWorker;
 import dev.lancet.daemon.JobQueue;
 import dev.lancet.engine.curvature.KfacFactor;
+import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.prune.UnitReport;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.ShotFiles;
 import dev.lancet.proto.BatchFolded;
+import dev.lancet.proto.BlockHandedOver;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import dev.lancet.proto.daemon.JobList;
@@ -90,16 +92,21 @@ class ProtoSerializerTest {
                 new LayerActor.Fold(3, "s", Nd4j.createFromArray(new double[][] {{1, 2}}), null),
                 new LayerActor.Snapshot(4, true, curvature),
                 new LayerActor.Restored(sums),
+                new LayerActor.Wake(),
+                LayerActor.ToEntity.of(new LayerActor.Run(2, List.of(factor.shape(), moment.shape()), Precision.FP32,
+                        curvature, coordinator), new LayerActor.Fold(3, "l", Nd4j.createFromArray(new float[][] {{1, 2}}),
+                        Nd4j.createFromArray(new float[][] {{-1}})), ActorRefResolver.get(testKit.system())),
                 new CurvatureActor.BlockState(sums),
                 new CurvatureActor.BlockState(momentSums),
                 new CurvatureActor.Restore(1, layer),
-                new CurvatureActor.Collect(7, 2, collected),
+                new CurvatureActor.Collect(7, 2, 12, collected),
                 new CurvatureActor.Collected(sums),
                 new GradientWorker.Compute(9, coordinator),
                 new CalibrationCoordinator.Start(collected),
                 new CalibrationCoordinator.Computed(BatchComputed.newBuilder().setBatch(1).setLoss(2.5).build()),
                 new CalibrationCoordinator.Folded(BatchFolded.newBuilder().setBlock(1).setBatch(2).build()),
                 new CalibrationCoordinator.Recovered(BlockRecovered.newBuilder().setBlock(1).addBatches(4).build()),
+                new CalibrationCoordinator.HandedOver(BlockHandedOver.newBuilder().setBlock(1).setRound(3).build()),
                 new CalibrationCoordinator.Progress(CalibrationProgress.newBuilder().setBatchesDone(1).build()),
                 new PruneCoordinator.Solve(1234, solved),
                 new PruneCoordinator.Opened(1),

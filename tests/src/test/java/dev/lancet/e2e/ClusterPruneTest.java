@@ -33,8 +33,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Three members on loopback (a coordinator and two workers, each its own actor system on its own port, speaking
- * protobuf over Artery) prune tiny-llama: the weights equal those of the same job in one JVM, also when a worker
- * member leaves in the middle of a shot and its shards move to the other one.
+ * protobuf over Artery) prune tiny-llama, calibrating on the workers' layer entities and solving on their prune
+ * workers: the weights equal those of the same job in one JVM, also when a worker member dies in the middle of a
+ * shot's calibration or of its solve and its shards move to the other one.
  */
 class ClusterPruneTest {
 
@@ -66,7 +67,7 @@ class ClusterPruneTest {
         Files.writeString(eval, Files.readString(Fixtures.validText()).substring(0, 6_000));
         return new PruneJob.Spec(Fixtures.tinyLlama(), PruneSettings.defaults(PruneMethod.SURGEON, Structure.ROWS_COLS),
                 null, 0.3, 2, Schedule.LINEAR, List.of(Fixtures.calibrationText()), 8, 64,
-                CalibrationSource.Sampling.RANDOM, 5, eval, 64, 8, 8, out, false, 2, PruneJob.Export.SHRUNK, null, null);
+                CalibrationSource.Sampling.RANDOM, 5, eval, 64, 8, 1, out, false, 2, PruneJob.Export.SHRUNK, null, null);
     }
 
     private static int freePort() throws IOException {
@@ -97,14 +98,18 @@ class ClusterPruneTest {
     void threeMembersPruneToTheWeightsOfOneJvm() throws Exception {
         int seed = freePort();
         List<String> seeds = List.of("pekko://" + ClusterNode.SYSTEM + "@127.0.0.1:" + seed);
-        member(seed, ClusterNode.WORKER_ROLE, seeds);
-        member(0, ClusterNode.WORKER_ROLE, seeds);
+        ClusterNode first = member(seed, ClusterNode.WORKER_ROLE, seeds);
+        ClusterNode second = member(0, ClusterNode.WORKER_ROLE, seeds);
         ClusterNode coordinator = member(0, ClusterNode.COORDINATOR_ROLE, seeds);
         assertTrue(coordinator.awaitWorkers(2, Duration.ofSeconds(60)), "two workers joined");
 
         Path clustered = tmp.resolve("cluster");
         PruneJob.run(spec(clustered), JobProgress.NONE, new ClusterSolver(coordinator));
         assertArrayEquals(oneJvm, Files.readAllBytes(clustered.resolve("model.safetensors")));
+        // every block of both shots' calibrations folded on a worker member, some on each
+        assertEquals(0, coordinator.layerEntitiesStarted());
+        assertEquals(2 * BLOCKS, first.layerEntitiesStarted() + second.layerEntitiesStarted());
+        assertTrue(first.layerEntitiesStarted() > 0 && second.layerEntitiesStarted() > 0);
     }
 
     /**
@@ -114,32 +119,83 @@ class ClusterPruneTest {
      */
     @Test
     void aWorkerMemberKilledMidShotLosesNothing() throws Exception {
+        killAWorkerMidJob((out, survivor) -> firstUnitApplied(out));
+    }
+
+    /**
+     * As above, killed while the first shot calibrates (its first batch folded by every block) and it hosts layer
+     * entities: they are started again on the surviving worker (woken by the coordinator), restore from the curvature
+     * actor's last snapshot (none here: they start empty) and fold the replayed batches, in batch order, to the same
+     * sums.
+     */
+    @Test
+    void aWorkerMemberKilledMidCalibrationLosesNothing() throws Exception {
+        AtomicBoolean calibrating = new AtomicBoolean();
+        JobProgress progress = (phase, done, total) -> {
+            if (phase.startsWith("shot 1/2 calibration") && done >= 1 && done < total) {
+                calibrating.set(true);
+            }
+        };
+        // every block has started (it folded a batch); those not on the survivor are on the victim
+        ClusterNode survivor = killAWorkerMidJob(progress, (out, node) -> calibrating.get()
+                && node.layerEntitiesStarted() < BLOCKS);
+        // the survivor started its own blocks and the victim's of the first shot, and every block of the second
+        assertTrue(survivor.layerEntitiesStarted() >= 2 * BLOCKS, "the killed member's layer entities moved");
+    }
+
+    /** Blocks of tiny-llama: layer entities per calibration. */
+    private static final int BLOCKS = 4;
+
+    @FunctionalInterface
+    private interface KillPoint {
+        /** Whether the job writing to {@code out} is where the victim is to be killed (survivor: the other worker). */
+        boolean reached(Path out, ClusterNode survivor);
+    }
+
+    private ClusterNode killAWorkerMidJob(KillPoint killPoint) throws Exception {
+        return killAWorkerMidJob(JobProgress.NONE, killPoint);
+    }
+
+    /**
+     * Runs the job on a coordinator, an in-JVM worker and a `lancet node` worker process, killed with SIGKILL at
+     * {@code killPoint} (which must come before the job ends); checks the killed member was downed and the weights are
+     * those of one JVM. Returns the surviving worker.
+     */
+    private ClusterNode killAWorkerMidJob(JobProgress progress, KillPoint killPoint) throws Exception {
         int seed = freePort();
         List<String> seeds = List.of("pekko://" + ClusterNode.SYSTEM + "@127.0.0.1:" + seed);
-        member(seed, ClusterNode.WORKER_ROLE, seeds);
+        ClusterNode survivor = member(seed, ClusterNode.WORKER_ROLE, seeds);
         ClusterNode coordinator = member(0, ClusterNode.COORDINATOR_ROLE, seeds);
         try (LancetProcess victim = LancetProcess.node(clusterFile(), freePort(), seeds.get(0), tmp.resolve("node.log"))) {
             assertTrue(coordinator.awaitWorkers(2, Duration.ofSeconds(60)), "two workers joined");
             Path out = tmp.resolve("cluster");
             AtomicBoolean killed = new AtomicBoolean();
+            AtomicBoolean ended = new AtomicBoolean();
             CompletableFuture<Void> killer = CompletableFuture.runAsync(() -> {
                 try {
-                    long deadline = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-                    while (!firstUnitApplied(out) && System.nanoTime() < deadline) {
+                    while (!ended.get()) {
+                        if (killPoint.reached(out, survivor)) {
+                            victim.kill9();
+                            killed.set(true);
+                            return;
+                        }
                         Thread.sleep(20);
                     }
-                    victim.kill9();
-                    killed.set(true);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
             });
-            PruneJob.run(spec(out), JobProgress.NONE, new ClusterSolver(coordinator));
+            try {
+                PruneJob.run(spec(out), progress, new ClusterSolver(coordinator));
+            } finally {
+                ended.set(true);
+            }
             killer.get();
-            assertTrue(killed.get());
+            assertTrue(killed.get(), "the job reached the kill point");
             assertEquals(1, coordinator.workersUp(), "the killed member was downed");
             assertArrayEquals(oneJvm, Files.readAllBytes(out.resolve("model.safetensors")));
         }
+        return survivor;
     }
 
     private static boolean firstUnitApplied(Path out) {

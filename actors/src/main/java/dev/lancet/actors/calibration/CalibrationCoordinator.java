@@ -7,6 +7,7 @@ import dev.lancet.engine.curvature.Precision;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.BatchComputed;
 import dev.lancet.proto.BatchFolded;
+import dev.lancet.proto.BlockHandedOver;
 import dev.lancet.proto.BlockRecovered;
 import dev.lancet.proto.CalibrationProgress;
 import dev.lancet.proto.StartCalibration;
@@ -30,10 +31,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
  * Drives one calibration run: spawns the worker (the gradient worker, or for forward-only work another; see
- * {@link CalibrationWork}), one layer actor per block of the work and the curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by every
- * block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
+ * {@link CalibrationWork}), one layer actor per block of the work ({@link Layers}: children, or entities of a
+ * cluster) and the curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by
+ * every block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
  * {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost; and when all
- * batches are folded, collects the state and sends it to whoever started the run.
+ * batches are folded, collects the state, sends it to whoever started the run and stops.
  */
 public final class CalibrationCoordinator {
 
@@ -74,6 +76,14 @@ public final class CalibrationCoordinator {
         }
     }
 
+    /** A block handed its sums of a last snapshot round over to the curvature actor (and stopped). */
+    public record HandedOver(BlockHandedOver handedOver) implements Command, WireMessage {
+        @Override
+        public Message toProto(ActorRefResolver resolver) {
+            return handedOver;
+        }
+    }
+
     /** Timer tick: (re)ask the curvature actor for the final state. */
     private record CollectDue() implements Command, NoSerializationVerificationNeeded {
     }
@@ -90,11 +100,48 @@ public final class CalibrationCoordinator {
         }
     }
 
+    /** Timer tick (cluster runs): wake the blocks that owe answers, in case their member died. */
+    private record Resend() implements Command, NoSerializationVerificationNeeded {
+    }
+
+    /** Where a run's blocks are folded: layer actors that are the coordinator's children, or entities of a cluster. */
+    public interface Layers {
+        /** One child per block of the run: its layer actor, or a stand-in that forwards to it. */
+        List<ActorRef<LayerActor.Command>> start(ActorContext<Command> context, List<LayerActor.Run> blocks,
+                                                 BlockPool pool);
+
+        /**
+         * How long to wait before waking blocks that owe answers (null: never; children lose no message, while an
+         * entity whose member died is only started again by a message).
+         */
+        Duration resendAfter();
+
+        /** Layer actors as children on lancet.calibration.fold-dispatcher, named layer-i. */
+        static Layers local() {
+            return new Layers() {
+                @Override
+                public List<ActorRef<LayerActor.Command>> start(ActorContext<Command> context,
+                                                                List<LayerActor.Run> blocks, BlockPool pool) {
+                    String dispatcher = context.getSystem().settings().config()
+                            .getString("lancet.calibration.fold-dispatcher");
+                    return blocks.stream().map(run -> context.spawn(LayerActor.create(run, pool), "layer-" + run.block(),
+                            DispatcherSelector.fromConfig(dispatcher))).toList();
+                }
+
+                @Override
+                public Duration resendAfter() {
+                    return null;
+                }
+            };
+        }
+    }
+
     /** Tunables of a run; see conf/application.conf for their defaults. */
     public record Settings(int batchSize, int maxInFlight, int snapshotEvery, Precision precision) {
     }
 
     private static final String COLLECT = "collect";
+    private static final String RESEND = "resend";
     private static final Duration COLLECT_RETRY = Duration.ofSeconds(5);
 
     private final ActorContext<Command> context;
@@ -104,11 +151,13 @@ public final class CalibrationCoordinator {
     private final int seq;
     private long tokensDone;
     private final ActorRef<GradientWorker.Command> worker;
-    private final List<ActorRef<LayerActor.Command>> layers = new ArrayList<>();
+    private final List<ActorRef<LayerActor.Command>> layers;
     private final ActorRef<CurvatureActor.Command> curvature;
     private final ActorRef<Progress> progress;
     private final Map<Integer, Set<Long>> foldedBy = new HashMap<>();
     private final Set<Integer> readyBlocks = new HashSet<>();
+    /** Blocks that handed over their sums of the current last round. */
+    private final Set<Integer> handedOver = new HashSet<>();
     private final TreeSet<Long> dispatched = new TreeSet<>();
     private final Set<Long> complete = new HashSet<>();
     private ActorRef<CurvatureActor.Collected> replyTo;
@@ -120,8 +169,8 @@ public final class CalibrationCoordinator {
     private int completeAtLastSnapshot;
 
     private CalibrationCoordinator(ActorContext<Command> context, TimerScheduler<Command> timers, CalibrationWork work,
-                                   CalibrationSource source, Settings settings, SnapshotStore store, KfacState base,
-                                   ActorRef<Progress> progress) {
+                                   Layers blocks, CalibrationSource source, Settings settings, SnapshotStore store,
+                                   KfacState base, ActorRef<Progress> progress) {
         this.context = context;
         this.timers = timers;
         this.collected = context.messageAdapter(CurvatureActor.Collected.class, Finished::new);
@@ -131,20 +180,24 @@ public final class CalibrationCoordinator {
         this.seq = source.seq();
         this.progress = progress;
         this.curvature = context.spawn(CurvatureActor.create(store, base, work.blocks()), "curvature");
-        String foldDispatcher = context.getSystem().settings().config().getString("lancet.calibration.fold-dispatcher");
+        List<LayerActor.Run> runs = new ArrayList<>();
         for (int i = 0; i < work.blocks().size(); i++) {
-            layers.add(context.spawn(LayerActor.create(i, work.blocks().get(i), settings.precision(), curvature,
-                    context.getSelf(), pool), "layer-" + i, DispatcherSelector.fromConfig(foldDispatcher)));
+            runs.add(new LayerActor.Run(i, work.blocks().get(i), settings.precision(), curvature, context.getSelf()));
             foldedBy.put(i, new HashSet<>());
+        }
+        this.layers = blocks.start(context, runs, pool);
+        if (blocks.resendAfter() != null) {
+            timers.startTimerWithFixedDelay(RESEND, new Resend(), blocks.resendAfter());
         }
         this.worker = context.spawn(work.worker().create(source, settings.batchSize(), layers, pool),
                 "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
     }
 
-    public static Behavior<Command> create(CalibrationWork work, CalibrationSource source, Settings settings,
-                                           SnapshotStore store, KfacState base, ActorRef<Progress> progress) {
-        return Behaviors.setup(context -> Behaviors.withTimers(timers ->
-                new CalibrationCoordinator(context, timers, work, source, settings, store, base, progress).behavior()));
+    public static Behavior<Command> create(CalibrationWork work, Layers blocks, CalibrationSource source,
+                                           Settings settings, SnapshotStore store, KfacState base,
+                                           ActorRef<Progress> progress) {
+        return Behaviors.setup(context -> Behaviors.withTimers(timers -> new CalibrationCoordinator(context, timers,
+                work, blocks, source, settings, store, base, progress).behavior()));
     }
 
     private Behavior<Command> behavior() {
@@ -153,10 +206,17 @@ public final class CalibrationCoordinator {
                 .onMessage(Computed.class, c -> Behaviors.same())
                 .onMessage(Folded.class, this::onFolded)
                 .onMessage(Recovered.class, this::onRecovered)
-                .onMessage(CollectDue.class, due -> {
-                    curvature.tell(new CurvatureActor.Collect(round, layers.size(), collected));
+                .onMessage(HandedOver.class, m -> {
+                    if (m.handedOver().getRound() == round) {
+                        handedOver.add(m.handedOver().getBlock());
+                    }
                     return Behaviors.same();
                 })
+                .onMessage(CollectDue.class, due -> {
+                    curvature.tell(new CurvatureActor.Collect(round, layers.size(), totalBatches, collected));
+                    return Behaviors.same();
+                })
+                .onMessage(Resend.class, m -> onResend())
                 .onMessage(Finished.class, this::onFinished)
                 .onSignal(PostStop.class, stopped -> {
                     pool.close();
@@ -196,6 +256,10 @@ public final class CalibrationCoordinator {
         // a restart: whatever this block lost since its snapshot is computed again; other blocks skip duplicates
         context.getLog().warn("layer actor of block {} restarted holding {} batches; replaying the rest", block,
                 held.size());
+        if (!held.containsAll(dispatched) && timers.isTimerActive(COLLECT)) {
+            // it lost batches of a last round under way: that round ends when they are folded again, with a new one
+            timers.cancel(COLLECT);
+        }
         for (long batch : dispatched) {
             if (!held.contains(batch)) {
                 if (complete.remove(batch)) {
@@ -230,10 +294,26 @@ public final class CalibrationCoordinator {
         return Behaviors.same();
     }
 
+    /** The collected state is complete (the curvature actor checks every batch is in), whichever round it is of. */
     private Behavior<Command> onFinished(Finished finished) {
-        if (timers.isTimerActive(COLLECT) && finished.collected().state().round() == round) {
-            timers.cancel(COLLECT);
-            replyTo.tell(finished.collected());
+        replyTo.tell(finished.collected());
+        return Behaviors.stopped();
+    }
+
+    /**
+     * Wakes the blocks that owe answers: not yet ready, not done with a batch handed out, or, in a last round, not
+     * yet handed over (asked again: the request may have gone to a member that died).
+     */
+    private Behavior<Command> onResend() {
+        boolean collecting = timers.isTimerActive(COLLECT);
+        for (int b = 0; b < layers.size(); b++) {
+            if (collecting && readyBlocks.contains(b)) {
+                if (!handedOver.contains(b)) {
+                    layers.get(b).tell(new LayerActor.Snapshot(round, true, curvature));
+                }
+            } else if (!readyBlocks.contains(b) || !foldedBy.get(b).containsAll(dispatched)) {
+                layers.get(b).tell(new LayerActor.Wake());
+            }
         }
         return Behaviors.same();
     }
@@ -246,6 +326,7 @@ public final class CalibrationCoordinator {
     /** A snapshot round; the {@code last} one, once every batch is folded, hands the sums over. */
     private void snapshot(boolean last) {
         round++;
+        handedOver.clear();
         completeAtLastSnapshot = complete.size();
         layers.forEach(layer -> layer.tell(new LayerActor.Snapshot(round, last, curvature)));
     }

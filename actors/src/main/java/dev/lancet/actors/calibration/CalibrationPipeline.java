@@ -24,17 +24,22 @@ public final class CalibrationPipeline {
                                                                   CalibrationCoordinator.Settings settings,
                                                                   SnapshotStore store, KfacState base,
                                                                   ActorRef<CalibrationCoordinator.Progress> progress) {
-        return spawn(system, name, CalibrationWork.curvature(model), source, settings, store, base, progress);
+        return spawn(system, name, CalibrationWork.curvature(model), CalibrationCoordinator.Layers.local(), source,
+                settings, store, base, progress);
     }
 
-    /** The coordinator of the run, spawned under {@code /system/<name>}; its children are named layer-i. */
+    /**
+     * The coordinator of the run, spawned under {@code /system/<name>}; its children are named layer-i (the layer
+     * actors, or what forwards to them). It stops once it has answered.
+     */
     public static ActorRef<CalibrationCoordinator.Command> spawn(ActorSystem<?> system, String name, CalibrationWork work,
+                                                                  CalibrationCoordinator.Layers layers,
                                                                   CalibrationSource source,
                                                                   CalibrationCoordinator.Settings settings,
                                                                   SnapshotStore store, KfacState base,
                                                                   ActorRef<CalibrationCoordinator.Progress> progress) {
-        return system.systemActorOf(CalibrationCoordinator.create(work, source, settings, store, base, progress),
-                name, Props.empty());
+        return system.systemActorOf(CalibrationCoordinator.create(work, layers, source, settings, store, base,
+                progress), name, Props.empty());
     }
 
     /** Completes with the KFAC state of a curvature run. */

@@ -46,11 +46,15 @@ public final class CurvatureActor {
         }
     }
 
-    /** Reply with the whole state once every block has reported round {@code round} (the run's last). */
-    public record Collect(long round, int blocks, ActorRef<Collected> replyTo) implements Command {
+    /**
+     * Reply with the whole state once every block has reported round {@code round} (the run's last) or a later one,
+     * with every layer holding all {@code batches} batches: a layer actor restarted from an older snapshot may answer
+     * a last round before the batches it lost are replayed.
+     */
+    public record Collect(long round, int blocks, long batches, ActorRef<Collected> replyTo) implements Command {
         @Override
         public Message toProto(ActorRefResolver resolver) {
-            return CollectRequest.newBuilder().setRound(round).setBlocks(blocks)
+            return CollectRequest.newBuilder().setRound(round).setBlocks(blocks).setBatches(batches)
                     .setReplyTo(resolver.toSerializationFormat(replyTo)).build();
         }
     }
@@ -133,14 +137,18 @@ public final class CurvatureActor {
         return Behaviors.same();
     }
 
-    /** Once every block's snapshot is at the round, takes them out of the store (no copy) and replies. */
+    /**
+     * Once every block's snapshot is at the round and complete, takes them out of the store (no copy) and replies;
+     * requests of earlier rounds are answered by this one.
+     */
     private void tryCollect(Collect collect) {
         for (int b = 0; b < collect.blocks(); b++) {
-            if (store.peek(b).filter(s -> s.round() >= collect.round()).isEmpty()) {
+            if (store.peek(b).filter(s -> s.round() >= collect.round() && s.layers().stream()
+                    .allMatch(l -> l.batches().size() >= collect.batches())).isEmpty()) {
                 return;
             }
         }
-        pending.remove(collect.round());
+        pending.clear();
         List<LayerSums> all = new ArrayList<>();
         for (int b = 0; b < collect.blocks(); b++) {
             for (LayerSums layer : store.take(b).orElseThrow().layers()) {

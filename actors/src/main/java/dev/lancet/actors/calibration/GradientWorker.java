@@ -20,7 +20,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 /**
  * Runs forward and backward for calibration batches and streams each decoder linear layer's (a, g) to the
  * layer actor of its block as backward reaches it. Blocking work: it runs on its own thread
- * ({@code lancet.worker-dispatcher}).
+ * ({@code lancet.worker-dispatcher}); a step never overlaps a cluster layer entity's fold in the same JVM
+ * ({@link OneAtATime}).
  */
 public final class GradientWorker {
 
@@ -44,10 +45,10 @@ public final class GradientWorker {
                 .onMessage(Compute.class, compute -> {
                     TokenBatch batch = source.batch((int) compute.batch(), batchSize);
                     // a and g live in the step's workspace: the message gets copies of its own, in pooled buffers
-                    Loss loss = model.lossAndBackward(batch, new Backprop(false, (layer, a, g) ->
-                            layers.get(model.layout().blockOf(layer.name())).tell(new LayerActor.Fold(compute.batch(), layer.name(),
-                                    pool.copyOf(a), pool.copyOf(g))),
-                            batch.labelledRows()));
+                    Loss loss = OneAtATime.compute(() -> model.lossAndBackward(batch, new Backprop(false,
+                            (layer, a, g) -> layers.get(model.layout().blockOf(layer.name())).tell(new LayerActor.Fold(
+                                    compute.batch(), layer.name(), pool.copyOf(a), pool.copyOf(g))),
+                            batch.labelledRows())));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
                             .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));
                     return Behaviors.same();

@@ -4,11 +4,13 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
+import dev.lancet.actors.calibration.LayerActor;
 import dev.lancet.actors.prune.PruneWorker;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.stream.StreamSupport;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -22,10 +24,11 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.cluster.typed.Cluster;
 
 /**
- * One member of a Lancet cluster: an actor system named {@value #SYSTEM} with the cluster provider, whose prune workers
- * are Cluster Sharding entities living on the members with the {@value #WORKER_ROLE} role. Every member starts
- * sharding, so a member without the role (a job's coordinator) reaches the workers through a proxy. Workers rebuild
- * their units from files (checkpoint, layout, curvature sums) that every member must see at the same path.
+ * One member of a Lancet cluster: an actor system named {@value #SYSTEM} with the cluster provider, whose calibration
+ * layer actors and prune workers are Cluster Sharding entities living on the members with the {@value #WORKER_ROLE}
+ * role. Every member starts sharding, so a member without the role (a job's coordinator) reaches the entities through
+ * a proxy. Layer actors learn their run from each message and restore from the coordinator's curvature actor; workers
+ * rebuild their units from files (checkpoint, layout, curvature sums) that every member must see at the same path.
  */
 public final class ClusterNode implements AutoCloseable {
 
@@ -34,16 +37,24 @@ public final class ClusterNode implements AutoCloseable {
     public static final String COORDINATOR_ROLE = "coordinator";
     static final EntityTypeKey<PruneWorker.Command> WORKERS = EntityTypeKey.create(PruneWorker.Command.class,
             "lancet-prune-worker");
+    /** The (a, g) a calibration block receives are large messages: conf/cluster.conf routes them to this path. */
+    static final EntityTypeKey<LayerActor.Command> LAYERS = EntityTypeKey.create(LayerActor.Command.class,
+            "lancet-calibration-layer");
 
     private final ActorSystem<Void> system;
     private final ClusterSharding sharding;
     private final NodeShots shots = new NodeShots();
+    private final AtomicInteger layersStarted = new AtomicInteger();
 
     private ClusterNode(Config config) {
         this.system = ActorSystem.create(Behaviors.empty(), SYSTEM, config);
         this.sharding = ClusterSharding.get(system);
         sharding.init(Entity.of(WORKERS, entity -> PruneWorker.create(shots)).withRole(WORKER_ROLE)
                 .withEntityProps(DispatcherSelector.fromConfig("lancet.cluster.worker-dispatcher")));
+        sharding.init(Entity.of(LAYERS, entity -> {
+            layersStarted.incrementAndGet();
+            return LayerActor.entity();
+        }).withRole(WORKER_ROLE).withEntityProps(DispatcherSelector.fromConfig("lancet.cluster.worker-dispatcher")));
     }
 
     /**
@@ -84,7 +95,20 @@ public final class ClusterNode implements AutoCloseable {
         return sharding.entityRefFor(WORKERS, id);
     }
 
-    /** How long the coordinator waits for workers' answers before asking again (lancet.cluster.resend-after). */
+    /** The calibration layer entity {@code id} (a run's block), wherever the cluster keeps it. */
+    public EntityRef<LayerActor.Command> layer(String id) {
+        return sharding.entityRefFor(LAYERS, id);
+    }
+
+    /** Calibration layer entities started on this member so far (again after a restart or a move). */
+    public int layerEntitiesStarted() {
+        return layersStarted.get();
+    }
+
+    /**
+     * How long a coordinator (of a shot, or of a calibration run) waits for answers before asking again
+     * (lancet.cluster.resend-after).
+     */
     public Duration resendAfter() {
         return system.settings().config().getDuration("lancet.cluster.resend-after");
     }

@@ -1,12 +1,18 @@
 package dev.lancet.actors.cluster;
 
+import dev.lancet.actors.calibration.CalibrationCoordinator;
 import dev.lancet.actors.prune.PruneCoordinator;
 import dev.lancet.actors.prune.PruneWorker;
 import dev.lancet.engine.curvature.FactorFile;
+import dev.lancet.engine.curvature.KfacState;
+import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.io.AtomicFiles;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.prune.Structure;
 import dev.lancet.engine.prune.UnitWeights;
+import dev.lancet.engine.text.CalibrationSource;
+import dev.lancet.jobs.Calibration;
+import dev.lancet.jobs.JobProgress;
 import dev.lancet.jobs.ShotSolver;
 import dev.lancet.proto.ShotFiles;
 import java.io.IOException;
@@ -19,7 +25,11 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.RecipientRef;
 
 /**
- * Solves shots on a cluster: the coordinator runs on this member, one worker entity per unit on the worker members.
+ * Runs shots on a cluster. Calibration: the gradient worker and the curvature actor run on this member, one layer
+ * entity per block on the worker members, fed over the wire; a layer entity whose member dies is restarted elsewhere
+ * by the coordinator's next message (it wakes the blocks that owe answers) and restores from the curvature actor's
+ * last snapshot, and the batches it lost are replayed. Solve: the coordinator runs on this member, one worker entity
+ * per unit on the worker members.
  * The workers rebuild the shot from files in the attempt's work directory (the exact curvature sums) and the shot's
  * checkpoint, and leave each unit's corrected weights there, which are copied into the job's model. A worker whose
  * member leaves or dies is restarted elsewhere by sharding and rebuilds its units from the next (resent) question,
@@ -31,6 +41,14 @@ public final class ClusterSolver implements ShotSolver {
 
     public ClusterSolver(ClusterNode node) {
         this.node = node;
+    }
+
+    @Override
+    public KfacState calibrate(Transformer model, CalibrationSource source, CalibrationCoordinator.Settings settings,
+                               JobProgress progress) throws InterruptedException {
+        ShardedLayers.checkFits(model.layout(), (long) settings.batchSize() * source.seq(), model.dtype().width(),
+                node.system().settings().config().getBytes("pekko.remote.artery.advanced.maximum-large-frame-size"));
+        return Calibration.run(node.system(), new ShardedLayers(node), model, source, settings, progress);
     }
 
     @Override

@@ -75,7 +75,7 @@ class SecondMomentPipelineTest {
     private static ActorRef<CalibrationCoordinator.Command> spawn(ActorTestKit kit, ResidualRotation model, Place place,
                                                                    ActorRef<CalibrationCoordinator.Progress> progress) {
         return CalibrationPipeline.spawn(kit.system(), "moments-" + runs.incrementAndGet(),
-                CalibrationWork.secondMoment(model, place), source, settings(), SnapshotStore.inMemory(), null, progress);
+                CalibrationWork.secondMoment(model, place), CalibrationCoordinator.Layers.local(), source, settings(), SnapshotStore.inMemory(), null, progress);
     }
 
     private static SecondMoments pipeline(ActorTestKit kit) {
