@@ -284,7 +284,8 @@ public final class Transformer implements AutoCloseable {
     /** Summed NLL over the labelled positions, forward only. */
     public Loss loss(TokenBatch batch) {
         try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FORWARD)) {
-            return new Loss(softmaxNll(forwardLogits(batch), batch), batch.labelledTokens());
+            return new Loss(Softmax.crossEntropy(forwardLogits(batch), batch.labelledRows(), labels(batch)),
+                    batch.labelledTokens());
         }
     }
 
@@ -315,7 +316,7 @@ public final class Transformer implements AutoCloseable {
         INDArray dx = Workspaces.nested(Workspaces.BLOCK, Workspaces.STEP, () -> {
             INDArray projected = projectOut == null ? normalized : projectOut.forward(normalized);
             INDArray probs = headLogits(projected);
-            nll[0] = softmaxNll(probs, batch);
+            nll[0] = Softmax.crossEntropyInPlace(probs, batch.labelledRows(), labels(batch));
             INDArray dLogits = softmaxMinusOneHot(probs, batch);
             backprop.observeProduct(headTensor(), head, projected, dLogits, names.head() + ".bias", headBias);
             INDArray dProjected = Blas.gemm(dLogits, false, head, false);
@@ -391,14 +392,14 @@ public final class Transformer implements AutoCloseable {
         return headBias == null ? logits : logits.addiRowVector(headBias);
     }
 
-    /** Summed NLL of the labelled positions; leaves softmax(logits) in {@code logits}. */
-    private static double softmaxNll(INDArray logits, TokenBatch batch) {
+    /** The next-token label of each labelled row. */
+    private static int[] labels(TokenBatch batch) {
         int[] rows = batch.labelledRows();
         int[] labels = new int[rows.length];
         for (int k = 0; k < rows.length; k++) {
             labels[k] = batch.ids()[rows[k] + 1];
         }
-        return Softmax.crossEntropyInPlace(logits, rows, labels);
+        return labels;
     }
 
     /** d(Σ NLL)/d logits = softmax − onehot(label) on labelled rows, 0 on the rest; reuses the buffer. */

@@ -25,6 +25,24 @@ public final class Softmax {
      * exponentiation: exact without keeping a second vocabulary-wide array of log-probabilities.
      */
     public static double crossEntropyInPlace(INDArray x, int[] rows, int[] classes) {
+        Exponentiated e = exponentiate(x, rows, classes);
+        e.matrix().diviColumnVector(e.sums());
+        return e.loss();
+    }
+
+    /**
+     * The same summed cross-entropy when only the loss is wanted (evaluation): the same arithmetic, without the
+     * vocabulary-wide normalising divide; {@code x} is overwritten with exp(x − max) of each row.
+     */
+    public static double crossEntropy(INDArray x, int[] rows, int[] classes) {
+        return exponentiate(x, rows, classes).loss();
+    }
+
+    /** exp(x − max) of each row in place, the rows' sums of it, and the summed cross-entropy. */
+    private record Exponentiated(INDArray matrix, INDArray sums, double loss) {
+    }
+
+    private static Exponentiated exponentiate(INDArray x, int[] rows, int[] classes) {
         INDArray matrix = x.reshape('c', x.length() / x.size(-1), x.size(-1));
         matrix.subiColumnVector(matrix.max(1));
         DataBuffer data = matrix.data();
@@ -39,7 +57,6 @@ public final class Softmax {
         for (int k = 0; k < rows.length; k++) {
             loss += Math.log(sums.getDouble(rows[k])) - shifted[k];
         }
-        matrix.diviColumnVector(sums);
-        return loss;
+        return new Exponentiated(matrix, sums, loss);
     }
 }
