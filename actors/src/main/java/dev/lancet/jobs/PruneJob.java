@@ -25,6 +25,7 @@ import dev.lancet.engine.model.Checkpoint;
 import dev.lancet.engine.model.CheckpointWriter;
 import dev.lancet.engine.model.DenseExport;
 import dev.lancet.engine.model.HiddenChannelEdit;
+import dev.lancet.engine.model.Loss;
 import dev.lancet.engine.model.StructuralEdit;
 import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.prune.PruneSettings;
@@ -300,10 +301,14 @@ public final class PruneJob {
             try {
                 if (first == 1) {
                     report.put("params_before", model.parameterCount());
-                    double dense = evaluate(allWindows, "dense");
-                    report.put("dense_perplexity", dense);
-                    // the per-shot curve starts from the dense model measured on the same windows as the shots
-                    report.put("dense_shot_perplexity", shotWindows.count() == allWindows.count() ? dense
+                    List<Loss> dense = runningTotals(allWindows, "dense");
+                    report.put("dense_perplexity", dense.get(dense.size() - 1).perplexity());
+                    // the per-shot curve starts from the dense model measured on the same windows as the shots: the
+                    // first of all the windows, so the pass over all of them measured them too when whole batches
+                    boolean measured = shotWindows.count() % spec.batch() == 0
+                            || shotWindows.count() == allWindows.count();
+                    int shotBatches = (shotWindows.count() + spec.batch() - 1) / spec.batch();
+                    report.put("dense_shot_perplexity", measured ? dense.get(shotBatches - 1).perplexity()
                             : evaluate(shotWindows, "dense"));
                 }
                 for (int shot = first; shot <= spec.shots(); shot++) {
@@ -488,10 +493,15 @@ public final class PruneJob {
         }
 
         private double evaluate(Windows windows, String what) {
+            List<Loss> totals = runningTotals(windows, what);
+            return totals.get(totals.size() - 1).perplexity();
+        }
+
+        private List<Loss> runningTotals(Windows windows, String what) {
             String phase = what + " evaluation " + WINDOWS;
             progress.report(phase, 0, windows.count());
-            return Perplexity.evaluate(model, windows, spec.batch(), done -> progress.report(phase, done,
-                    windows.count())).perplexity();
+            return Perplexity.runningTotals(model, windows, spec.batch(), done -> progress.report(phase, done,
+                    windows.count()));
         }
 
         /**

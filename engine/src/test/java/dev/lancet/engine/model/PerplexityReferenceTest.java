@@ -10,7 +10,9 @@ import dev.lancet.engine.text.TextFiles;
 import dev.lancet.engine.text.Tokenizer;
 import dev.lancet.engine.text.Windows;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -42,6 +44,21 @@ class PerplexityReferenceTest {
             assertEquals(ref.get("windows").asInt(), windows.count());
             assertEquals(ref.get("tokens").asLong(), loss.tokens());
             assertEquals(ref.get("perplexity").asDouble(), loss.perplexity(), 1e-4 * ref.get("perplexity").asDouble());
+        }
+    }
+
+    @Test
+    void theRunningTotalsOfOnePassMeasureItsFirstWindows() {
+        JsonNode ref = Fixtures.reference(Fixtures.tinyLlama()).get("valid_ppl_256_first64");
+        try (Checkpoint checkpoint = Checkpoint.open(Fixtures.tinyLlama());
+             Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile());
+             Transformer model = Transformer.load(checkpoint, DataType.FLOAT)) {
+            int[] tokens = tokenizer.encode(TextFiles.readUtf8(Fixtures.validText()));
+            List<Loss> totals = Perplexity.runningTotals(model, Windows.of(tokens, 256, 96), 8, done -> { });
+            assertEquals(12, totals.size());
+            Loss first64 = totals.get(7);
+            assertEquals(ref.get("perplexity").asDouble(), first64.perplexity(), 1e-4 * ref.get("perplexity").asDouble());
+            assertEquals(Perplexity.evaluate(model, Windows.of(tokens, 256, 64), 8), first64);
         }
     }
 }
