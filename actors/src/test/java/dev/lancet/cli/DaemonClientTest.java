@@ -181,6 +181,19 @@ class DaemonClientTest {
         assertEquals(0, client(daemon, "list").exitCode());
     }
 
+    /** A state directory written by a daemon of another format is refused at start, and left as it was. */
+    @Test
+    void aStateDirectoryOfAnotherFormatIsRefused() throws Exception {
+        Path old = Files.createDirectories(tmp.resolve("old-state"));
+        Files.writeString(old.resolve("FORMAT"), "lancet-daemon-state 1\n");
+        var refused = assertThrows(IllegalArgumentException.class, () -> start(old, "", null));
+        assertTrue(refused.getMessage().contains("another format (lancet-daemon-state 1)"), refused.getMessage());
+        try (var left = Files.list(old)) {
+            assertEquals(List.of(old.resolve("FORMAT")), left.toList(), "nothing written");
+        }
+        assertEquals("lancet-daemon-state 1\n", Files.readString(old.resolve("FORMAT")));
+    }
+
     @Test
     void everyCallNeedsTheBearerTokenWhenTheDaemonHasOne() throws Exception {
         Path token = tmp.resolve("token");
