@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
@@ -320,16 +319,15 @@ public final class LayerActor {
     }
 
     private void fold(KfacFactor factor, Fold fold) {
-        Supplier<Void> add = () -> {
+        Runnable add = () -> {
             try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
                 factor.add(fold.a(), fold.g(), run.precision());
             }
-            return null;
         };
         if (oneAtATime) {
-            OneAtATime.compute(add);
+            OneAtATime.run(add);
         } else {
-            add.get();
+            add.run();
         }
     }
 

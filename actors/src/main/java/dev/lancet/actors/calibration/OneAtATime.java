@@ -18,6 +18,13 @@ final class OneAtATime {
     private OneAtATime() {
     }
 
+    static void run(Runnable work) {
+        compute(() -> {
+            work.run();
+            return null;
+        });
+    }
+
     static <T> T compute(Supplier<T> work) {
         LOCK.lock();
         try {
