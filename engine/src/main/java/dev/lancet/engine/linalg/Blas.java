@@ -9,7 +9,6 @@ import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 import static org.bytedeco.openblas.global.openblas.cblas_ssyrk;
 
-import java.util.function.Supplier;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -27,6 +26,21 @@ public final class Blas {
 
     /** Buffers are host memory only on ND4J's CPU backend; elsewhere (the cuda profile) ND4J's own GEMM is used. */
     private static final boolean HOST_BUFFERS = Nd4j.getBackend().getClass().getName().contains(".cpu.");
+
+    /**
+     * OpenBLAS threads per call, for the whole process: 1 unless {@code -Dlancet.blas.threads} says otherwise. Lancet
+     * runs its work side by side on threads of its own (evaluation batches, gradient workers, prune workers), where
+     * one-thread calls use the cores better than two-thread calls on these small products and never spin-wait for a
+     * partner; and a call's bits then never depend on what else runs (OpenBLAS's thread count is process-wide, so
+     * changing it around some calls changed other threads' calls mid-flight). BENCHMARKS.md, "Toward the 2× target".
+     */
+    public static final int THREADS = Integer.getInteger("lancet.blas.threads", 1);
+
+    static {
+        if (HOST_BUFFERS) {
+            Nd4j.factory().blas().setMaxThreads(THREADS);
+        }
+    }
 
     private Blas() {
     }
@@ -73,33 +87,10 @@ public final class Blas {
         long xStride = x.size(1) * x.size(2);
         long yStride = y.size(1) * y.size(2);
         long oStride = (long) s.m * s.n;
-        // per-head products are too small to split across threads: waking the pool costs more than the work
-        return singleThreaded(() -> {
-            for (long i = 0; i < batch; i++) {
-                call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op,
-                        i * oStride);
-            }
-            return out;
-        });
-    }
-
-    /**
-     * Runs {@code work} with OpenBLAS on one thread: products too small or too skinny to split (per-head attention,
-     * LoRA's rank-r factors) cost more CPU in waking and synchronising the pool than in the arithmetic, many times
-     * more on a loaded machine (BENCHMARKS.md, LoRA). Off the CPU backend, {@code work} runs as it is.
-     */
-    public static <T> T singleThreaded(Supplier<T> work) {
-        if (!HOST_BUFFERS) {
-            return work.get();
+        for (long i = 0; i < batch; i++) {
+            call(out.dataType(), transposeA, transposeB, s, 1.0, xp, i * xStride, yp, i * yStride, 0.0, op, i * oStride);
         }
-        org.nd4j.linalg.api.blas.Blas pool = Nd4j.factory().blas();
-        int threads = pool.getMaxThreads();
-        pool.setMaxThreads(1);
-        try {
-            return work.get();
-        } finally {
-            pool.setMaxThreads(threads);
-        }
+        return out;
     }
 
     /**

@@ -21,9 +21,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * of A start at zero and their gradients are masked, so B·A is exactly zero there and the adapter stays low-rank.
  * Any other zero pattern (2:4, unstructured) trains the masked update ΔW = s·(B·A)⊙M, M = (W ≠ 0), at the cost of
  * a dense product: dB = G·Aᵀ, dA = Bᵀ·G with G = s·(gᵀ·drop(x))⊙M. Merging adds ΔW masked the same way.
- *
- * <p>The rank-r products run on one OpenBLAS thread ({@link Blas#singleThreaded}): with r rows or columns they are
- * too skinny to split, and splitting them cost more CPU than the layer's full-size products (BENCHMARKS.md, LoRA).
+
  */
 final class LoraLayer implements Adapter {
 
@@ -120,7 +118,7 @@ final class LoraLayer implements Adapter {
         if (elementKeep != null) {
             return Blas.gemm(dropped, false, delta(), true);
         }
-        return Blas.singleThreaded(() -> Blas.gemm(Blas.gemm(dropped, false, a, true), false, b, true)).muli(scale);
+        return Blas.gemm(Blas.gemm(dropped, false, a, true), false, b, true).muli(scale);
     }
 
     @Override
@@ -134,13 +132,11 @@ final class LoraLayer implements Adapter {
             Blas.gemm(b, true, g, false, gradA, 1.0, 1.0);
             dDropped = Blas.gemm(dy, false, delta(), false);
         } else {
-            dDropped = Blas.singleThreaded(() -> {
-                INDArray u = Blas.gemm(dropped, false, a, true);
-                Blas.gemm(dy, true, u, false, gradB, scale, 1.0);
-                INDArray du = Blas.gemm(dy, false, b, false).muli(scale);
-                Blas.gemm(du, true, dropped, false, gradA, 1.0, 1.0);
-                return Blas.gemm(du, false, a, false);
-            });
+            INDArray u = Blas.gemm(dropped, false, a, true);
+            Blas.gemm(dy, true, u, false, gradB, scale, 1.0);
+            INDArray du = Blas.gemm(dy, false, b, false).muli(scale);
+            Blas.gemm(du, true, dropped, false, gradA, 1.0, 1.0);
+            dDropped = Blas.gemm(du, false, a, false);
         }
         return mask == null ? dDropped : dDropped.muli(mask);
     }

@@ -61,4 +61,24 @@ class PerplexityReferenceTest {
             assertEquals(Perplexity.evaluate(model, Windows.of(tokens, 256, 64), 8), first64);
         }
     }
+
+    /** Batches evaluated side by side on the evaluation threads sum to the bits of one loop on the calling thread. */
+    @Test
+    void batchesSideBySideGiveTheBitsOfOneLoop() {
+        try (Checkpoint checkpoint = Checkpoint.open(Fixtures.tinyLlama());
+             Tokenizer tokenizer = Tokenizer.load(checkpoint.tokenizerFile());
+             Transformer model = Transformer.load(checkpoint, DataType.FLOAT)) {
+            Windows windows = Windows.of(tokenizer.encode(TextFiles.readUtf8(Fixtures.validText())), 128, 40);
+            List<Long> progress = new java.util.ArrayList<>();
+            List<Loss> totals = Perplexity.runningTotals(model, windows, 8, progress::add);
+            Loss loop = new Loss(0, 0);
+            int k = 0;
+            for (TokenBatch batch : windows.batches(8)) {
+                loop = loop.plus(model.loss(batch));
+                assertEquals(loop, totals.get(k++));
+            }
+            assertEquals(5, k);
+            assertEquals(List.of(8L, 16L, 24L, 32L, 40L), progress);
+        }
+    }
 }
