@@ -385,7 +385,11 @@ public final class JobQueue extends AbstractBehavior<JobQueue.Command> {
     }
 
     private PruneJob.Result run(JobSpec spec, JobProgress progress) throws java.io.IOException, InterruptedException {
-        return spec instanceof PruneJob.Spec prune ? PruneJob.run(prune, progress, solvers.apply(prune))
-                : SliceJob.run((SliceJob.Spec) spec, progress);
+        if (spec instanceof PruneJob.Spec prune) {
+            try (ShotSolver solver = solvers.apply(prune)) {
+                return PruneJob.run(prune, progress, solver);
+            }
+        }
+        return SliceJob.run((SliceJob.Spec) spec, progress);
     }
 }

@@ -9,14 +9,16 @@ import dev.lancet.engine.prune.PruneUnit;
 import dev.lancet.engine.prune.ShotUnits;
 import dev.lancet.engine.text.CalibrationSource;
 import dev.lancet.proto.ShotFiles;
+import java.util.UUID;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
- * A shot's calibration, and its coordinator with a pool of workers, each in an actor system of its own, sharing the
- * model in memory.
+ * Every shot's calibration, and its coordinator with a pool of workers, in one actor system for the job (started with
+ * the first shot, ended by {@link #close}), sharing the model in memory: the calibration threads keep their workspaces
+ * warm from shot to shot.
  */
 public final class LocalSolver implements ShotSolver {
 
@@ -28,6 +30,7 @@ public final class LocalSolver implements ShotSolver {
 
     private final int workers;
     private final UnitOpener opener;
+    private ActorSystem<Void> system;
 
     public LocalSolver(int workers) {
         this(workers, ShotUnits::open);
@@ -41,23 +44,34 @@ public final class LocalSolver implements ShotSolver {
     @Override
     public KfacState calibrate(Transformer model, CalibrationSource source, CalibrationCoordinator.Settings settings,
                                JobProgress progress) throws InterruptedException {
-        return Calibration.run(model, source, settings, null, progress);
+        return Calibration.run(system(), CalibrationCoordinator.Layers.local(), model, source, settings, progress);
     }
 
     @Override
     public PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException {
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "lancet-prune");
-        try {
-            int units = ShotUnits.count(shot.model().layout(), shot.settings().structure());
-            var pool = PruneCoordinator.Workers.local(workers,
-                    (files, unit) -> opener.open(unit, shot.model(), shot.curvature(), shot.settings()),
-                    DispatcherSelector.fromConfig("lancet.prune.dispatcher"));
-            var coordinator = system.systemActorOf(PruneCoordinator.create(units, pool, ShotFiles.getDefaultInstance(),
-                    null), "prune", Props.empty());
-            return PruneCoordinator.solve(coordinator, target, system.scheduler());
-        } finally {
+        int units = ShotUnits.count(shot.model().layout(), shot.settings().structure());
+        var pool = PruneCoordinator.Workers.local(workers,
+                (files, unit) -> opener.open(unit, shot.model(), shot.curvature(), shot.settings()),
+                DispatcherSelector.fromConfig("lancet.prune.dispatcher"));
+        var coordinator = system().systemActorOf(PruneCoordinator.create(units, pool, ShotFiles.getDefaultInstance(),
+                null), "prune-" + UUID.randomUUID(), Props.empty());
+        return PruneCoordinator.solve(coordinator, target, system().scheduler());
+    }
+
+    private synchronized ActorSystem<Void> system() {
+        if (system == null) {
+            system = ActorSystem.create(Behaviors.empty(), "lancet-job");
+        }
+        return system;
+    }
+
+    /** Ends the job's actor system, and with it the threads and their workspaces. */
+    @Override
+    public synchronized void close() {
+        if (system != null) {
             system.terminate();
             system.getWhenTerminated().toCompletableFuture().join();
+            system = null;
         }
     }
 }

@@ -213,7 +213,9 @@ public final class PruneJob {
     }
 
     public static Result run(Spec spec, JobProgress progress) throws InterruptedException, IOException {
-        return run(spec, progress, new LocalSolver(spec.workers()));
+        try (LocalSolver solver = new LocalSolver(spec.workers())) {
+            return run(spec, progress, solver);
+        }
     }
 
     /** Runs the job with its shots solved by {@code solver} (the output does not depend on which). */

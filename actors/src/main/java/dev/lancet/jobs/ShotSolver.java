@@ -15,7 +15,7 @@ import java.nio.file.Path;
  * everything in the job's JVM; a cluster runs the layer actors and the prune workers as sharded entities on its worker
  * nodes. The result does not depend on which.
  */
-public interface ShotSolver {
+public interface ShotSolver extends AutoCloseable {
 
     /**
      * @param model      the model the shot starts from, changed in place
@@ -33,4 +33,9 @@ public interface ShotSolver {
 
     /** Removes {@code target} weights in all (earlier shots' zeros included); a failed answer leaves the model dirty. */
     PruneCoordinator.Solved solve(Shot shot, long target) throws InterruptedException;
+
+    /** Frees what the solver holds for the job (its actor system, if it has one of its own). */
+    @Override
+    default void close() {
+    }
 }

@@ -224,17 +224,21 @@ class PruneJobTest {
 
         Path retried = tmp.resolve("retried");
         FailingApply once = new FailingApply(2, 1);
-        PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, retried, false, 1), JobProgress.NONE,
-                new LocalSolver(1, once));
+        try (LocalSolver solver = new LocalSolver(1, once)) {
+            PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, retried, false, 1), JobProgress.NONE,
+                    solver);
+        }
         assertEquals(0, once.failures.get(), "the failure happened");
         assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
                 Files.readAllBytes(retried.resolve("model.safetensors")));
 
         // a shot that keeps failing fails the job, keeping the last completed shot to resume from
         Path failed = tmp.resolve("failed");
-        var e = assertThrows(IllegalStateException.class, () -> PruneJob.run(
-                spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, false, 1), JobProgress.NONE,
-                new LocalSolver(1, new FailingApply(2, Integer.MAX_VALUE))));
+        IllegalStateException e;
+        try (LocalSolver solver = new LocalSolver(1, new FailingApply(2, Integer.MAX_VALUE))) {
+            e = assertThrows(IllegalStateException.class, () -> PruneJob.run(
+                    spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, false, 1), JobProgress.NONE, solver));
+        }
         assertTrue(e.getMessage().contains("shot 2 failed 3 times"), e.getMessage());
         assertTrue(Files.isDirectory(failed.resolve("shot-1")));
         PruneJob.run(spec(PruneMethod.SURGEON, Structure.ROWS_COLS, 0.3, 2, failed, true, 1), JobProgress.NONE);

@@ -27,12 +27,13 @@ import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Routers;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * Drives one calibration run: spawns the worker (the gradient worker, or for forward-only work another; see
- * {@link CalibrationWork}), one layer actor per block of the work ({@link Layers}: children, or entities of a
- * cluster) and the curvature actor; hands batches to the worker with at most {@code maxInFlight} not yet folded by
+ * Drives one calibration run: spawns the workers (gradient workers, or for forward-only work others; see
+ * {@link CalibrationWork}) that compute batches side by side, one layer actor per block of the work ({@link Layers}: children, or entities of a
+ * cluster) and the curvature actor; hands batches to the workers with at most {@code maxInFlight} not yet folded by
  * every block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
  * {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost; and when all
  * batches are folded, collects the state, sends it to whoever started the run and stops.
@@ -136,8 +137,16 @@ public final class CalibrationCoordinator {
         }
     }
 
-    /** Tunables of a run; see conf/application.conf for their defaults. */
-    public record Settings(int batchSize, int maxInFlight, int snapshotEvery, Precision precision) {
+    /**
+     * Tunables of a run; see conf/application.conf for their defaults. {@code workers} compute batches side by side; the
+     * sums do not depend on how many, since every layer folds its batches in batch order.
+     */
+    public record Settings(int batchSize, int maxInFlight, int snapshotEvery, Precision precision, int workers) {
+        public Settings {
+            if (workers < 1) {
+                throw new IllegalArgumentException("a calibration needs at least 1 worker, got " + workers);
+            }
+        }
     }
 
     private static final String COLLECT = "collect";
@@ -150,7 +159,7 @@ public final class CalibrationCoordinator {
     private final int windows;
     private final int seq;
     private long tokensDone;
-    private final ActorRef<GradientWorker.Command> worker;
+    private final ActorRef<GradientWorker.Command> workers;
     private final List<ActorRef<LayerActor.Command>> layers;
     private final ActorRef<CurvatureActor.Command> curvature;
     private final ActorRef<Progress> progress;
@@ -189,8 +198,9 @@ public final class CalibrationCoordinator {
         if (blocks.resendAfter() != null) {
             timers.startTimerWithFixedDelay(RESEND, new Resend(), blocks.resendAfter());
         }
-        this.worker = context.spawn(work.worker().create(source, settings.batchSize(), layers, pool),
-                "worker", DispatcherSelector.fromConfig("lancet.worker-dispatcher"));
+        this.workers = context.spawn(Routers.pool(settings.workers(),
+                        work.worker().create(source, settings.batchSize(), layers, pool)).withRoundRobinRouting()
+                .withRouteeProps(DispatcherSelector.fromConfig("lancet.worker-dispatcher")), "workers");
     }
 
     public static Behavior<Command> create(CalibrationWork work, Layers blocks, CalibrationSource source,
@@ -241,7 +251,7 @@ public final class CalibrationCoordinator {
         }
         while (nextBatch < totalBatches && dispatched.size() - complete.size() < settings.maxInFlight()) {
             dispatched.add(nextBatch);
-            worker.tell(new GradientWorker.Compute(nextBatch++, context.getSelf()));
+            workers.tell(new GradientWorker.Compute(nextBatch++, context.getSelf()));
         }
     }
 
@@ -265,7 +275,7 @@ public final class CalibrationCoordinator {
                 if (complete.remove(batch)) {
                     tokensDone -= labelledTokens(batch);
                 }
-                worker.tell(new GradientWorker.Compute(batch, context.getSelf()));
+                workers.tell(new GradientWorker.Compute(batch, context.getSelf()));
             }
         }
         return Behaviors.same();

@@ -2,7 +2,6 @@ package dev.lancet.actors.calibration;
 
 import dev.lancet.actors.WireMessage;
 import com.google.protobuf.Message;
-import dev.lancet.engine.linalg.Workspaces;
 import dev.lancet.engine.model.Loss;
 import dev.lancet.engine.model.TokenBatch;
 import dev.lancet.engine.model.Transformer;
@@ -14,14 +13,12 @@ import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorRefResolver;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * Runs forward and backward for calibration batches and streams each decoder linear layer's (a, g) to the
- * layer actor of its block as backward reaches it. Blocking work: it runs on its own thread
- * ({@code lancet.worker-dispatcher}); a step never overlaps a cluster layer entity's fold in the same JVM
- * ({@link OneAtATime}).
+ * layer actor of its block as backward reaches it. Blocking work, on {@code lancet.worker-dispatcher}, whose threads
+ * keep the step's workspace warm from run to run; a run has several workers, computing different batches side by side.
  */
 public final class GradientWorker {
 
@@ -45,17 +42,12 @@ public final class GradientWorker {
                 .onMessage(Compute.class, compute -> {
                     TokenBatch batch = source.batch((int) compute.batch(), batchSize);
                     // a and g live in the step's workspace: the message gets copies of its own, in pooled buffers
-                    Loss loss = OneAtATime.compute(() -> model.lossAndBackward(batch, new Backprop(false,
+                    Loss loss = model.lossAndBackward(batch, new Backprop(false,
                             (layer, a, g) -> layers.get(model.layout().blockOf(layer.name())).tell(new LayerActor.Fold(
                                     compute.batch(), layer.name(), pool.copyOf(a), pool.copyOf(g))),
-                            batch.labelledRows())));
+                            batch.labelledRows()));
                     compute.replyTo().tell(new CalibrationCoordinator.Computed(BatchComputed.newBuilder()
                             .setBatch(compute.batch()).setLoss(loss.nllSum()).build()));
-                    return Behaviors.same();
-                })
-                // the step's workspaces (gigabytes on a large model) go with the run, not with some later GC
-                .onSignal(PostStop.class, stopped -> {
-                    Workspaces.releaseThread();
                     return Behaviors.same();
                 })
                 .build();

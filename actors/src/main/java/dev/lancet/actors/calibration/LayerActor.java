@@ -165,17 +165,15 @@ public final class LayerActor {
 
     private final Run run;
     private final BlockPool pool;
-    private final boolean oneAtATime;
     private final ActorRefResolver resolver;
     private final Map<String, KfacFactor> factors = new LinkedHashMap<>();
     private final Map<String, TreeSet<Long>> folded = new HashMap<>();
     /** Per layer, the folds that arrived ahead of the layer's next batch. */
     private final Map<String, TreeMap<Long, Fold>> ahead = new HashMap<>();
 
-    private LayerActor(Run run, BlockPool pool, boolean oneAtATime, ActorRefResolver resolver, BlockSums restored) {
+    private LayerActor(Run run, BlockPool pool, ActorRefResolver resolver, BlockSums restored) {
         this.run = run;
         this.pool = pool;
-        this.oneAtATime = oneAtATime;
         this.resolver = resolver;
         for (KfacFactor.Shape shape : run.shapes()) {
             factors.put(shape.layer(), KfacFactor.empty(shape));
@@ -194,16 +192,11 @@ public final class LayerActor {
 
     /** A layer actor in this JVM: the blocks it is handed come from {@code pool}, and go back to it. */
     public static Behavior<Command> create(Run run, BlockPool pool) {
-        return create(run, pool, false);
-    }
-
-    /** @param oneAtATime whether each fold waits for the JVM's other steps and folds ({@link OneAtATime}) */
-    private static Behavior<Command> create(Run run, BlockPool pool, boolean oneAtATime) {
         Behavior<Command> restoring = Behaviors.withStash(10_000, stash -> Behaviors.setup(context -> {
             run.curvature().tell(new CurvatureActor.Restore(run.block(), context.getSelf()));
             return Behaviors.receive(Command.class)
                     .onMessage(Restored.class, r -> {
-                        LayerActor actor = new LayerActor(run, pool, oneAtATime,
+                        LayerActor actor = new LayerActor(run, pool,
                                 ActorRefResolver.get(context.getSystem()), r.sums());
                         actor.reportRecovered();
                         return stash.unstashAll(actor.ready());
@@ -218,7 +211,7 @@ public final class LayerActor {
      * A layer actor as a cluster entity (a block of a run, wherever sharding puts it): it starts as its first
      * {@link ToEntity} arrives, from the run that message carries, then restores like {@link #create} before it
      * handles that message. Its blocks arrive off the wire, so its pool only frees them. It folds on a thread of the
-     * member's pool, so one fold at a time in the JVM ({@link OneAtATime}).
+     * member's pool.
      */
     public static Behavior<Command> entity() {
         return Behaviors.setup(context -> Behaviors.receive(Command.class)
@@ -227,7 +220,7 @@ public final class LayerActor {
                     // the first message may wait behind any others
                     context.getSelf().tell(first);
                     return create(Run.fromProto(first.message().getRun(), ActorRefResolver.get(context.getSystem())),
-                            new BlockPool(), true);
+                            new BlockPool());
                 })
                 .build());
     }
@@ -254,11 +247,7 @@ public final class LayerActor {
                     return Behaviors.same();
                 })
                 .onSignal(PreRestart.class, signal -> closeSums())
-                .onSignal(PostStop.class, signal -> {
-                    // the fold's workspace, on a fold thread of its own (lancet.fold-dispatcher)
-                    Workspaces.releaseThread();
-                    return closeSums();
-                })
+                .onSignal(PostStop.class, signal -> closeSums())
                 .build();
     }
 
@@ -319,15 +308,8 @@ public final class LayerActor {
     }
 
     private void fold(KfacFactor factor, Fold fold) {
-        Runnable add = () -> {
-            try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
-                factor.add(fold.a(), fold.g(), run.precision());
-            }
-        };
-        if (oneAtATime) {
-            OneAtATime.run(add);
-        } else {
-            add.run();
+        try (MemoryWorkspace ignored = Workspaces.open(Workspaces.FOLD)) {
+            factor.add(fold.a(), fold.g(), run.precision());
         }
     }
 

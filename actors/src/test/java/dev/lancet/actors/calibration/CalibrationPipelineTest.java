@@ -1,6 +1,7 @@
 package dev.lancet.actors.calibration;
 
 import static dev.lancet.engine.curvature.KfacAssertions.assertSameFactors;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.lancet.engine.curvature.DirectCalibration;
 import dev.lancet.engine.curvature.KfacFactor;
@@ -55,7 +56,7 @@ class CalibrationPipelineTest {
     }
 
     private static CalibrationCoordinator.Settings settings() {
-        return new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64);
+        return new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64, 1);
     }
 
     private static ActorTestKit kit(boolean serializing) {
@@ -72,6 +73,24 @@ class CalibrationPipelineTest {
         assertSameFactors(direct, state);
     }
 
+    @Test
+    void workersSideBySideGiveTheBitsOfOne() throws Exception {
+        KfacState one = run("one-worker", new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64, 1));
+        KfacState three = run("three-workers", new CalibrationCoordinator.Settings(2, 3, 2, Precision.FP64, 3));
+        assertSameFactors(direct, three);
+        for (KfacFactor f : one.factors()) {
+            KfacFactor g = three.get(f.layer());
+            assertArrayEquals(f.sumA().data().asDouble(), g.sumA().data().asDouble(), f.layer() + " A");
+            assertArrayEquals(f.sumG().data().asDouble(), g.sumG().data().asDouble(), f.layer() + " G");
+        }
+    }
+
+    private static KfacState run(String name, CalibrationCoordinator.Settings settings) throws Exception {
+        ActorRef<CalibrationCoordinator.Command> run = CalibrationPipeline.spawn(localKit.system(), name, model, source,
+                settings, SnapshotStore.inMemory(), null, null);
+        return CalibrationPipeline.start(localKit.system(), run).toCompletableFuture().get(5, TimeUnit.MINUTES);
+    }
+
     @ParameterizedTest(name = "serialize-messages {0}")
     @ValueSource(booleans = {true, false})
     void crashedLayerActorResumesWithoutLosingOrDoubleCounting(boolean serializing) throws Exception {
@@ -80,7 +99,7 @@ class CalibrationPipelineTest {
 
     @Test
     void withoutSnapshotsACrashedLayerActorRecomputesEverything() throws Exception {
-        CalibrationCoordinator.Settings noSnapshots = new CalibrationCoordinator.Settings(2, 1, 0, Precision.FP64);
+        CalibrationCoordinator.Settings noSnapshots = new CalibrationCoordinator.Settings(2, 1, 0, Precision.FP64, 1);
         crashLayerMidStream(localKit, "crash-no-snapshots", noSnapshots);
     }
 

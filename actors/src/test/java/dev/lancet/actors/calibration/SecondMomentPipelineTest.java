@@ -61,7 +61,7 @@ class SecondMomentPipelineTest {
 
     /** Batches of 2 windows (the last one of 1), one in flight, a snapshot every 2 batches. */
     private static CalibrationCoordinator.Settings settings() {
-        return new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64);
+        return new CalibrationCoordinator.Settings(2, 1, 2, Precision.FP64, 1);
     }
 
     private static SecondMoments direct() {
