@@ -1,6 +1,8 @@
 package dev.lancet.engine.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.lancet.engine.DerivedModel;
@@ -79,6 +81,14 @@ class PerplexityReferenceTest {
             }
             assertEquals(5, k);
             assertEquals(List.of(8L, 16L, 24L, 32L, 40L), progress);
+
+            // a caller that gives up (its progress throws) gets its own exception, once no batch runs any more
+            IllegalStateException stop = new IllegalStateException("stop");
+            assertSame(stop, assertThrows(IllegalStateException.class,
+                    () -> Perplexity.runningTotals(model, windows, 8, done -> {
+                        throw stop;
+                    })));
+            assertEquals(totals, Perplexity.runningTotals(model, windows, 8, done -> { }));
         }
     }
 }
