@@ -15,6 +15,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -28,7 +32,7 @@ import picocli.CommandLine.Option;
                 + "mode, like bench/torch_baseline.py.",
                 "forward, train (or both): median tokens/s of forward (logits + loss) and of train: forward and "
                 + "backward of the summed next-token NLL, with every layer's (a, g) streamed out and the decoder's "
-                + "weight gradients.",
+                + "weight gradients; --streams batches side by side, as evaluation and calibration run them.",
                 "kfac: GFLOP/s of folding one batch's (a, g) blocks into every layer's KFAC sums (fp32 blocks).",
                 "gemm: fp32 GEMM GFLOP/s at 2048^3 (the peak the kfac rate is compared with).",
                 "load: peak resident memory (VmHWM) after loading the model, against its fp32 size."})
@@ -52,10 +56,18 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--mode", description = "forward, train, both, kfac, gemm or load (default: ${DEFAULT-VALUE}).")
     String mode = "both";
 
+    @Option(names = "--streams", description = "Batches computed side by side, one per thread, for forward and train "
+            + "(default: one per core, as evaluation and calibration run).")
+    Integer streams;
+
     @Override
     public Integer call() {
         if (!List.of("forward", "train", "both", "kfac", "gemm", "load").contains(mode)) {
             throw new IllegalArgumentException("--mode must be forward, train, both, kfac, gemm or load");
+        }
+        int side = streams != null ? streams : Runtime.getRuntime().availableProcessors();
+        if (side < 1) {
+            throw new IllegalArgumentException("--streams must be at least 1, got " + side);
         }
         if (mode.equals("gemm")) {
             INDArray a = Nd4j.rand(DataType.FLOAT, 2048, 2048);
@@ -80,15 +92,40 @@ final class BenchCommand implements Callable<Integer> {
                 benchKfac(transformer, tokens.labelledTokens());
                 return 0;
             }
-            if (!mode.equals("train")) {
-                report("forward", time(() -> transformer.loss(tokens)));
-            }
-            if (!mode.equals("forward")) {
-                report("train", time(() -> transformer.lossAndBackward(tokens,
-                        new Backprop(true, (layer, a, g) -> { }, tokens.labelledRows()))));
+            ExecutorService threads = Executors.newFixedThreadPool(side, work -> new Thread(null, work, "bench", 16L << 20));
+            try {
+                if (!mode.equals("train")) {
+                    report("forward", side, time(sideBySide(threads, side, () -> transformer.loss(tokens))));
+                }
+                if (!mode.equals("forward")) {
+                    report("train", side, time(sideBySide(threads, side, () -> transformer.lossAndBackward(tokens,
+                            new Backprop(true, (layer, a, g) -> { }, tokens.labelledRows())))));
+                }
+            } finally {
+                threads.shutdown();
             }
         }
         return 0;
+    }
+
+    /** One iteration: {@code n} copies of {@code step} at once on the pool's threads. */
+    private static Runnable sideBySide(ExecutorService threads, int n, Runnable step) {
+        return () -> {
+            List<Future<?>> running = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                running.add(threads.submit(step));
+            }
+            for (Future<?> f : running) {
+                try {
+                    f.get();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted", e);
+                } catch (ExecutionException e) {
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        };
     }
 
     /** Folds random blocks of n rows into every layer's sums; FLOPs counted as SYRK's n·d·(d+1) per factor. */
@@ -140,9 +177,10 @@ final class BenchCommand implements Callable<Integer> {
         return seconds[iters / 2];
     }
 
-    private void report(String name, double secondsPerIter) {
-        System.out.println(Json.object("mode", name, "tokens_per_second", batch * seqlen / secondsPerIter,
-                "seconds_per_iter", secondsPerIter, "batch", batch, "seqlen", seqlen, "model", model.toString(),
-                "threads", Runtime.getRuntime().availableProcessors()));
+    private void report(String name, int side, double secondsPerIter) {
+        System.out.println(Json.object("mode", name, "tokens_per_second", (double) side * batch * seqlen / secondsPerIter,
+                "seconds_per_iter", secondsPerIter, "batch", batch, "seqlen", seqlen, "streams", side,
+                "blas_threads", Blas.THREADS, "model", model.toString(), "threads",
+                Runtime.getRuntime().availableProcessors()));
     }
 }
