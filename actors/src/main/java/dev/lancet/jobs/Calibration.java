@@ -12,13 +12,11 @@ import dev.lancet.engine.model.Transformer;
 import dev.lancet.engine.slicegpt.SecondMoments;
 import dev.lancet.engine.text.CalibrationSource;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
@@ -108,23 +106,14 @@ public final class Calibration {
                     return Behaviors.same();
                 }), name + "-progress", Props.empty());
         var run = CalibrationPipeline.spawn(system, name, work, layers, source, settings, store, base, listener);
-        CompletableFuture<Void> stopped = new CompletableFuture<>();
-        system.systemActorOf(Behaviors.setup(context -> {
-            context.watch(run);
-            return Behaviors.receive(Object.class).onSignal(Terminated.class, t -> {
-                stopped.complete(null);
-                return Behaviors.stopped();
-            }).build();
-        }), name + "-watch", Props.empty());
+        Stopped stopped = Stopped.watch(system, run, name);
         try {
             return collector.start(system, run).toCompletableFuture().get();
         } catch (ExecutionException e) {
             throw new IllegalStateException("calibration failed: " + e.getCause(), e.getCause());
         } finally {
-            org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
-            classic.stop(Adapter.toClassic(run)); // already stopping if it answered
-            stopped.join();
-            classic.stop(Adapter.toClassic(listener));
+            stopped.stopAndAwait(); // already stopping if it answered
+            Adapter.toClassic(system).stop(Adapter.toClassic(listener));
             store.close();
         }
     }

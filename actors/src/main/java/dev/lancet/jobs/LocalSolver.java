@@ -53,9 +53,16 @@ public final class LocalSolver implements ShotSolver {
         var pool = PruneCoordinator.Workers.local(workers,
                 (files, unit) -> opener.open(unit, shot.model(), shot.curvature(), shot.settings()),
                 DispatcherSelector.fromConfig("lancet.prune.dispatcher"));
+        String name = "prune-" + UUID.randomUUID();
         var coordinator = system().systemActorOf(PruneCoordinator.create(units, pool, ShotFiles.getDefaultInstance(),
-                null), "prune-" + UUID.randomUUID(), Props.empty());
-        return PruneCoordinator.solve(coordinator, target, system().scheduler());
+                null), name, Props.empty());
+        Stopped stopped = Stopped.watch(system(), coordinator, name);
+        try {
+            return PruneCoordinator.solve(coordinator, target, system().scheduler());
+        } finally {
+            // a failed attempt's other workers may still be correcting the model the caller reloads next
+            stopped.stopAndAwait();
+        }
     }
 
     private synchronized ActorSystem<Void> system() {

@@ -31,12 +31,12 @@ import org.apache.pekko.actor.typed.javadsl.Routers;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * Drives one calibration run: spawns the workers (gradient workers, or for forward-only work others; see
- * {@link CalibrationWork}) that compute batches side by side, one layer actor per block of the work ({@link Layers}: children, or entities of a
- * cluster) and the curvature actor; hands batches to the workers with at most {@code maxInFlight} not yet folded by
- * every block (backpressure: memory stays bounded whatever the sample count); takes a snapshot every
- * {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost; and when all
- * batches are folded, collects the state, sends it to whoever started the run and stops.
+ * Drives one calibration run: spawns the workers that compute batches side by side (gradient workers, or for
+ * forward-only work others; see {@link CalibrationWork}), one layer actor per block of the work ({@link Layers}:
+ * children, or entities of a cluster) and the curvature actor; hands batches to the workers with at most
+ * {@code maxInFlight} not yet folded by every block (backpressure: memory stays bounded whatever the sample count);
+ * takes a snapshot every {@code snapshotEvery} completed batches; replays the batches a restarted layer actor lost;
+ * and when all batches are folded, collects the state, sends it to whoever started the run and stops.
  */
 public final class CalibrationCoordinator {
 
