@@ -25,6 +25,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -123,23 +126,26 @@ class ClusterPruneTest {
     }
 
     /**
-     * As above, killed while the first shot calibrates (its first batch folded by every block) and it hosts layer
-     * entities: they are started again on the surviving worker (woken by the coordinator), restore from the curvature
-     * actor's last snapshot (none here: they start empty) and fold the replayed batches, in batch order, to the same
-     * sums.
+     * As above, killed while a shot calibrates (its first batch folded by every block) and the victim hosts some of its
+     * layer entities: they are started again on the surviving worker (woken by the coordinator), restore from the
+     * curvature actor's last snapshot (none here: they start empty) and fold the replayed batches, in batch order, to
+     * the same sums. Sharding may put all of the first shot's blocks on the in-JVM worker (the other member's region
+     * registers a little later), so the kill waits for the first shot whose blocks it spread over both.
      */
     @Test
     void aWorkerMemberKilledMidCalibrationLosesNothing() throws Exception {
-        AtomicBoolean calibrating = new AtomicBoolean();
+        AtomicInteger calibrating = new AtomicInteger(); // the shot calibrating now, past its first batch; 0: none
+        Pattern calibration = Pattern.compile("shot (\\d+)/2 calibration.*");
         JobProgress progress = (phase, done, total) -> {
-            if (phase.startsWith("shot 1/2 calibration") && done >= 1 && done < total) {
-                calibrating.set(true);
+            Matcher shot = calibration.matcher(phase);
+            if (shot.matches()) {
+                calibrating.set(done >= 1 && done < total ? Integer.parseInt(shot.group(1)) : 0);
             }
         };
-        // every block has started (it folded a batch); those not on the survivor are on the victim
-        ClusterNode survivor = killAWorkerMidJob(progress, (out, node) -> calibrating.get()
-                && node.layerEntitiesStarted() < BLOCKS);
-        // the survivor started its own blocks and the victim's of the first shot, and every block of the second
+        // every block of the shot has started (it folded a batch); those not on the survivor are on the victim
+        ClusterNode survivor = killAWorkerMidJob(progress, (out, node) -> calibrating.get() > 0
+                && node.layerEntitiesStarted() < calibrating.get() * BLOCKS);
+        // the survivor started every block of both shots, the victim's of the killed shot moved to it
         assertTrue(survivor.layerEntitiesStarted() >= 2 * BLOCKS, "the killed member's layer entities moved");
     }
 
