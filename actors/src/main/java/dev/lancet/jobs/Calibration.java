@@ -35,10 +35,9 @@ public final class Calibration {
     /** The pipeline's tunables from lancet.calibration.*, the batch size overridden unless null. */
     static CalibrationCoordinator.Settings settings(Integer batch, Precision precision) {
         Config config = ConfigFactory.load();
-        int workers = config.getInt("lancet.calibration.workers");
         return new CalibrationCoordinator.Settings(batch != null ? batch : config.getInt("lancet.calibration.batch-size"),
                 config.getInt("lancet.calibration.max-in-flight"), config.getInt("lancet.calibration.snapshot-every"),
-                precision, workers > 0 ? workers : Runtime.getRuntime().availableProcessors());
+                precision, PerCore.count(config, "lancet.calibration.workers"));
     }
 
     /**

@@ -242,12 +242,15 @@ public final class PruneJob {
             input.requirePositions(source.seq());
             Windows allWindows = Windows.read(tokenizer, spec.eval(), spec.evalSeqlen(), 0);
             Windows shotWindows = Windows.of(allWindows.tokens(), spec.evalSeqlen(), spec.evalWindows());
+            // read before anything is written: a bad lancet.calibration.* knob is refused with the directory untouched
+            CalibrationCoordinator.Settings calibrationSettings = Calibration.settings(spec.batch(), Precision.FP32);
             RunDirectory run = RunDirectory.open(spec.out(), spec.fingerprint(), spec.resume());
             if (run.finished()) {
                 return result(spec.out(), run.recorded("report"), start);
             }
             Files.createDirectories(spec.out());
-            return new Shots(spec, input, source, allWindows, shotWindows, run, progress, solver, start).all();
+            return new Shots(spec, input, source, calibrationSettings, allWindows, shotWindows, run, progress, solver, start)
+                    .all();
         }
     }
 
@@ -262,6 +265,7 @@ public final class PruneJob {
         private final Spec spec;
         private final Checkpoint input;
         private final CalibrationSource source;
+        private final CalibrationCoordinator.Settings calibrationSettings;
         private final Windows allWindows;
         private final Windows shotWindows;
         private final RunDirectory run;
@@ -272,11 +276,13 @@ public final class PruneJob {
         private final ObjectNode report;
         private Transformer model;
 
-        Shots(Spec spec, Checkpoint input, CalibrationSource source, Windows allWindows, Windows shotWindows,
-              RunDirectory run, JobProgress progress, ShotSolver solver, long start) {
+        Shots(Spec spec, Checkpoint input, CalibrationSource source, CalibrationCoordinator.Settings calibrationSettings,
+              Windows allWindows, Windows shotWindows, RunDirectory run, JobProgress progress, ShotSolver solver,
+              long start) {
             this.spec = spec;
             this.input = input;
             this.source = source;
+            this.calibrationSettings = calibrationSettings;
             this.allWindows = allWindows;
             this.shotWindows = shotWindows;
             this.run = run;
@@ -456,8 +462,7 @@ public final class PruneJob {
         }
 
         private KfacState calibrate(int shot) throws InterruptedException {
-            CalibrationCoordinator.Settings settings = Calibration.settings(spec.batch(), Precision.FP32);
-            return solver.calibrate(model, source, settings, (phase, done, total) ->
+            return solver.calibrate(model, source, calibrationSettings, (phase, done, total) ->
                     progress.report("shot " + shot + "/" + spec.shots() + " calibration " + phase, done, total));
         }
 
@@ -645,7 +650,6 @@ public final class PruneJob {
 
     /** Workers default to one per core (lancet.prune.workers = 0). */
     public static int defaultWorkers() {
-        int configured = ConfigFactory.load().getInt("lancet.prune.workers");
-        return configured > 0 ? configured : Runtime.getRuntime().availableProcessors();
+        return PerCore.count(ConfigFactory.load(), "lancet.prune.workers");
     }
 }
