@@ -9,7 +9,7 @@ import dev.lancet.engine.text.CalibrationSource;
 import java.nio.file.Path;
 
 /**
- * Where a job's shots run: each shot's calibration (the gradient worker and curvature actor in the job's JVM, the
+ * Where a job's shots run: each shot's calibration (the gradient workers and curvature actor in the job's JVM, the
  * layer actors beside them or on other nodes), and each attempt at its solve (a {@link PruneCoordinator} and its
  * workers set the shot's threshold and remove and correct the shot's model in place). {@link LocalSolver} runs
  * everything in the job's JVM; a cluster runs the layer actors and the prune workers as sharded entities on its worker

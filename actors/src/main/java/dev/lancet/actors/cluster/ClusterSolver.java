@@ -25,7 +25,7 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.RecipientRef;
 
 /**
- * Runs shots on a cluster. Calibration: the gradient worker and the curvature actor run on this member, one layer
+ * Runs shots on a cluster. Calibration: the gradient workers and the curvature actor run on this member, one layer
  * entity per block on the worker members, fed over the wire; a layer entity whose member dies is restarted elsewhere
  * by the coordinator's next message (it wakes the blocks that owe answers) and restores from the curvature actor's
  * last snapshot, and the batches it lost are replayed. Solve: the coordinator runs on this member, one worker entity

@@ -32,7 +32,7 @@ public final class Blas {
      * runs its work side by side on threads of its own (evaluation batches, gradient workers, prune workers), where
      * one-thread calls use the cores better than two-thread calls on these small products and never spin-wait for a
      * partner; and a call's bits then never depend on what else runs (OpenBLAS's thread count is process-wide, so
-     * changing it around some calls changed other threads' calls mid-flight). BENCHMARKS.md, "Toward the 2× target".
+     * changing it around some calls changed other threads' calls mid-flight). BENCHMARKS.md, "Side by side".
      */
     public static final int THREADS = Integer.getInteger("lancet.blas.threads", 1);
 

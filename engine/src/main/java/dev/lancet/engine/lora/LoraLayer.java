@@ -21,7 +21,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * of A start at zero and their gradients are masked, so B·A is exactly zero there and the adapter stays low-rank.
  * Any other zero pattern (2:4, unstructured) trains the masked update ΔW = s·(B·A)⊙M, M = (W ≠ 0), at the cost of
  * a dense product: dB = G·Aᵀ, dA = Bᵀ·G with G = s·(gᵀ·drop(x))⊙M. Merging adds ΔW masked the same way.
-
  */
 final class LoraLayer implements Adapter {
 

@@ -15,10 +15,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A model whose query heads, key/value heads (with their query heads) and MLP channels were removed, put back at its original
- * shapes with zeros where the removed structures were: the stock Hugging Face shapes any loader expects, computing
- * exactly what the shrunk model computes (a removed head's output columns and a removed channel's down column are
- * zero, so they contribute nothing).
+ * A model whose query heads, key/value heads (with their query heads) and MLP channels were removed, put back at its
+ * original shapes with zeros where the removed structures were: the stock Hugging Face shapes any loader expects,
+ * computing exactly what the shrunk model computes (a removed head's output columns and a removed channel's down column
+ * are zero, so they contribute nothing).
  */
 public final class DenseExport {
 
